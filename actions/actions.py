@@ -1,0 +1,93 @@
+"""Rasa actions: translate between the tracker and the plain functions in `yibao`."""
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any, Dict, List, Text
+from zoneinfo import ZoneInfo
+
+from rasa_sdk import Action, Tracker
+from rasa_sdk.events import SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+
+from yibao import dialogue
+from yibao.table_store import TableStore
+from yibao.texts import load_texts
+
+# Dates people say ("今天", "16号") mean the calendar in China.
+CHINA = ZoneInfo("Asia/Shanghai")
+TABLE = TableStore()
+SLOT_NAMES = ("topic", "account_type", "insured_region", "treatment_region", "bind_date", "insurance_type",
+              "relation", "last_rows", "asked_slot")
+
+
+def conversation_date(tracker: Tracker) -> date:
+    """The day of the user's latest message, in China."""
+    for event in reversed(tracker.events):
+        if event.get("event") == "user" and event.get("timestamp"):
+            return datetime.fromtimestamp(float(event["timestamp"]), CHINA).date()
+    return datetime.now(CHINA).date()
+
+
+def current_slots(tracker: Tracker) -> Dict[str, Any]:
+    return {name: tracker.get_slot(name) for name in SLOT_NAMES}
+
+
+def send(dispatcher: CollectingDispatcher, turn: dialogue.Turn) -> None:
+    for message in turn.messages:
+        if message.buttons:
+            dispatcher.utter_message(text=message.text, buttons=message.buttons)
+        else:
+            dispatcher.utter_message(text=message.text)
+
+
+def slot_events(updates: Dict[str, Any], slots: Dict[str, Any]) -> List[Dict[Text, Any]]:
+    return [SlotSet(name, value) for name, value in updates.items() if name in SLOT_NAMES and slots.get(name) != value]
+
+
+class ActionAnswer(Action):
+    def name(self) -> Text:
+        return "action_answer"
+
+    def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]) -> List[Dict[Text, Any]]:
+        message = tracker.latest_message or {}
+        intent = (message.get("intent") or {}).get("name") or "inform"
+        slots = current_slots(tracker)
+        turn = dialogue.respond(intent, message.get("text") or "", message.get("entities") or [], slots,
+                                conversation_date(tracker), TABLE.get(), load_texts())
+        send(dispatcher, turn)
+        return slot_events({**turn.slots, "asked_slot": turn.asked}, slots)
+
+
+class ActionHandoff(Action):
+    def name(self) -> Text:
+        return "action_handoff"
+
+    def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]) -> List[Dict[Text, Any]]:
+        turn = dialogue.handoff(current_slots(tracker), TABLE.get(), load_texts())
+        send(dispatcher, turn)
+        return []
+
+
+class ActionFallbackChoices(Action):
+    def name(self) -> Text:
+        return "action_fallback_choices"
+
+    def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]) -> List[Dict[Text, Any]]:
+        ranking = (tracker.latest_message or {}).get("intent_ranking") or []
+        message = dialogue.fallback_choices(ranking, load_texts())
+        dispatcher.utter_message(text=message.text, buttons=message.buttons)
+        return []
+
+
+class ActionFeedback(Action):
+    """Stores whether the last answer helped as a `feedback` slot event with its topic, rows and slots."""
+
+    def name(self) -> Text:
+        return "action_feedback"
+
+    def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]) -> List[Dict[Text, Any]]:
+        intent = ((tracker.latest_message or {}).get("intent") or {}).get("name")
+        slots = current_slots(tracker)
+        record = dialogue.feedback_record(intent == "feedback_helpful", slots)
+        dispatcher.utter_message(response="utter_feedback_thanks" if record["helpful"] else "utter_feedback_sorry")
+        return [SlotSet("feedback", record)]

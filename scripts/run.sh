@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Starts the action server and Rasa (REST channel), or `rasa shell` with `run.sh shell`.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PYTHONPATH="$PWD"
+RASA=.venv/bin/rasa
+ACTIONS_PORT="${ACTIONS_PORT:-5055}"
+RASA_PORT="${RASA_PORT:-5005}"
+mkdir -p logs
+
+.venv/bin/rasa run actions --actions actions --port "$ACTIONS_PORT" >logs/actions.log 2>&1 &
+ACTIONS_PID=$!
+trap 'kill $ACTIONS_PID 2>/dev/null || true' EXIT
+for _ in $(seq 1 120); do
+  curl -fs "http://localhost:$ACTIONS_PORT/health" >/dev/null 2>&1 && break
+  kill -0 "$ACTIONS_PID" 2>/dev/null || { echo "action server failed to start, see logs/actions.log" >&2; exit 1; }
+  sleep 0.5
+done
+
+if [ "${1:-}" = "shell" ]; then
+  "$RASA" shell --model models/yibao.tar.gz --endpoints endpoints.yml
+  exit 0
+fi
+
+echo "==> 医保家庭助手 starting on http://localhost:$RASA_PORT (first answer after ~40 s of model loading)"
+echo "    REST:  curl -s localhost:$RASA_PORT/webhooks/rest/webhook -d '{\"sender\":\"me\",\"message\":\"亲情账户多久生效\"}'"
+echo "    shell: make shell"
+"$RASA" run --model models/yibao.tar.gz --endpoints endpoints.yml --credentials credentials.yml \
+  --port "$RASA_PORT" --cors "${CORS_ORIGINS:-http://localhost:$RASA_PORT}"

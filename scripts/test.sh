@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# `make test`: table check, data validation, held-out NLU quality, Rasa test stories, then pytest.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PYTHONPATH="$PWD"
+PY=.venv/bin/python
+RASA=.venv/bin/rasa
+mkdir -p results
+
+echo "==> policy table check"
+$PY -m yibao.policy_check
+
+echo "==> rasa data validate"
+$RASA data validate --fail-on-warnings >results/validate.log 2>&1 || { cat results/validate.log; exit 1; }
+echo "data validation: OK"
+
+echo "==> held-out NLU evaluation"
+bash scripts/nlu_eval.sh
+
+echo "==> Rasa test stories (tests/stories)"
+$RASA test core --stories tests/stories --model models/yibao.tar.gz --endpoints endpoints.yml \
+  --out results/stories --fail-on-prediction-errors >results/stories.log 2>&1 || {
+  tail -50 results/stories.log; cat results/stories/failed_test_stories.yml 2>/dev/null; exit 1; }
+grep -E "Correct|Accuracy|stories" results/stories.log | tail -3 || true
+echo "test stories: OK"
+
+echo "==> pytest"
+$PY -m pytest tests

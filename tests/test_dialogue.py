@@ -1,0 +1,125 @@
+from yibao.dialogue import fallback_choices, feedback_record, handoff, respond
+from conftest import TODAY
+
+
+def ent(entity, text, sub, value=None):
+    start = text.index(sub)
+    return {"entity": entity, "start": start, "end": start + len(sub), "value": value or sub}
+
+
+def say(table, texts, intent, text, entities=(), slots=None):
+    return respond(intent, text, list(entities), slots or {}, TODAY, table, texts)
+
+
+def test_effective_time_without_a_day_gives_the_rule_then_asks_the_day(small_table, texts):
+    text = "亲情账户绑定后多久生效"
+    turn = say(small_table, texts, "effective_time", text, [ent("account_type", text, "亲情账户")])
+    assert turn.messages[0].text.startswith("每月15号前绑定当月生效，否则次月生效。")
+    assert "来源：《医保亲情账号绑定后多久可以使用》（2025-03-19）" in turn.messages[0].text
+    assert "12393" in turn.messages[0].text
+    assert turn.messages[1].text == texts["ask_bind_date"]
+    assert turn.slots["topic"] == "effective_time" and turn.slots["account_type"] == "亲情账户"
+    assert turn.asked == "bind_date"
+
+
+def test_the_day_given_next_computes_the_month(small_table, texts):
+    slots = {"topic": "effective_time", "account_type": "亲情账户"}
+    turn = say(small_table, texts, "inform", "我是10月16号绑的", [ent("bind_date", "我是10月16号绑的", "10月16号")], slots)
+    assert turn.messages[0].text.startswith("您10月16号绑定，2026年11月生效。")
+    assert turn.slots["bind_date"] == "2026-10-16" and turn.asked is None
+    assert turn.slots["last_rows"] == ["t-eff-late"]
+
+
+def test_december_binding_is_effective_next_january(small_table, texts):
+    slots = {"topic": "effective_time", "account_type": "亲情账户"}
+    turn = say(small_table, texts, "inform", "12月20日", [ent("bind_date", "12月20日", "12月20日")], slots)
+    assert turn.messages[0].text.startswith("您12月20号绑定，2026年1月生效。")
+
+
+def test_bind_failed_without_type_asks_with_two_buttons(small_table, texts):
+    turn = say(small_table, texts, "bind_failed", "绑定不了")
+    assert len(turn.messages) == 1 and turn.messages[0].text == texts["ask_account_type"]
+    assert [b["title"] for b in turn.messages[0].buttons] == ["亲情账户", "家庭共济"]
+    assert turn.messages[0].buttons[1]["payload"] == '/inform{"account_type": "家庭共济"}'
+    assert turn.asked == "account_type"
+
+
+def test_after_the_choice_the_reasons_for_that_type(small_table, texts):
+    turn = say(small_table, texts, "inform", "/inform", [{"entity": "account_type", "value": "亲情账户"}],
+               {"topic": "bind_failed"})
+    assert turn.messages[0].text.startswith("1. 被绑定人的医保电子凭证没有激活。\n2. 仍不行请拨打12393。")
+    assert [b["payload"] for b in turn.messages[0].buttons] == ["/feedback_helpful", "/feedback_unhelpful"]
+
+
+def test_region_pair_and_then_another_place(small_table, texts):
+    text = "我在江苏参保,我爸在河南,家庭共济能用吗"
+    turn = say(small_table, texts, "remote_use", text,
+               [ent("region", text, "江苏"), ent("region", text, "河南"), ent("account_type", text, "家庭共济")])
+    assert turn.messages[0].text.startswith("江苏和河南都已开通跨省共济。")
+    assert "（2025-04-20）" in turn.messages[0].text
+    turn2 = say(small_table, texts, "inform", "那上海呢?", [ent("region", "那上海呢?", "上海")],
+                {**turn.slots})
+    assert turn2.messages[0].text.startswith("江苏和上海之间暂不能跨省共济。")
+    assert turn2.slots["treatment_region"] == "上海" and turn2.asked is None
+
+
+def test_insured_in_shanghai_gets_the_shanghai_rule(small_table, texts):
+    turn = say(small_table, texts, "remote_use", "x", [],
+               {"account_type": "家庭共济", "insured_region": "上海", "treatment_region": "河南"})
+    assert turn.messages[0].text.startswith("上海只支持本地参保家人共济。")
+
+
+def test_balance_answer_changes_with_insurance_type(small_table, texts):
+    first = say(small_table, texts, "balance_unusable", "医保卡有余额为什么不能用")
+    assert first.messages[0].text.startswith("药品不在医保目录内。") and first.asked == "insurance_type"
+    assert [b["title"] for b in first.messages[1].buttons] == ["职工医保", "居民医保", "灵活就业"]
+    second = say(small_table, texts, "inform", "我是居民医保",
+                 [ent("insurance_type", "我是居民医保", "居民医保")], first.slots)
+    assert second.messages[0].text.startswith("1. 居民医保没有个人账户。\n2. 药品不在医保目录内。")
+
+
+def test_conflicting_sources_are_noted(small_table, texts):
+    turn = say(small_table, texts, "account_difference", "有啥区别")
+    assert "以上按最新资料（2025-04-20）回答" in turn.messages[0].text
+    assert "2025-03-12" in turn.messages[0].text
+
+
+def test_impossible_date_gets_a_clear_answer(small_table, texts):
+    turn = say(small_table, texts, "inform", "2月30号绑的", [ent("bind_date", "2月30号绑的", "2月30号")],
+               {"topic": "effective_time", "account_type": "亲情账户"})
+    assert turn.messages[0].text == texts["date_impossible"].format(text="2月30号")
+    assert "bind_date" not in turn.slots
+
+
+def test_unknown_region_gets_a_clear_answer(small_table, texts):
+    turn = say(small_table, texts, "remote_use", "我在纽约参保", [ent("region", "我在纽约参保", "纽约")])
+    assert turn.messages[0].text == texts["region_unknown"].format(text="纽约")
+
+
+def test_bare_answer_without_a_topic_offers_topics(small_table, texts):
+    turn = say(small_table, texts, "inform", "家庭共济", [ent("account_type", "家庭共济", "家庭共济")])
+    assert turn.messages[0].text == texts["which_topic"]
+    assert turn.slots == {"account_type": "家庭共济"}
+    assert "/effective_time" in [b["payload"] for b in turn.messages[0].buttons]
+
+
+def test_handoff_adds_local_numbers_when_region_known(small_table, texts):
+    plain = handoff({}, small_table, texts).messages[0].text
+    assert "12393" in plain and "0396" not in plain
+    local = handoff({"insured_region": "驻马店"}, small_table, texts).messages[0].text
+    assert "遂平县医保办 0396-2763198。" in local
+
+
+def test_fallback_offers_the_two_likeliest_topics_and_a_person(texts):
+    ranking = [{"name": "nlu_fallback", "confidence": 0.9}, {"name": "greet", "confidence": 0.5},
+               {"name": "unbind", "confidence": 0.2}, {"name": "effective_time", "confidence": 0.3},
+               {"name": "remote_use", "confidence": 0.1}]
+    message = fallback_choices(ranking, texts)
+    assert [b["payload"] for b in message.buttons] == ["/effective_time", "/unbind", "/human_handoff"]
+    assert message.buttons[2]["title"] == "转人工"
+
+
+def test_feedback_record_keeps_topic_rows_and_slots():
+    record = feedback_record(False, {"topic": "effective_time", "last_rows": ["a"], "account_type": "亲情账户",
+                                     "asked_slot": None, "bind_date": None})
+    assert record == {"helpful": False, "topic": "effective_time", "rows": ["a"], "slots": {"topic": "effective_time", "account_type": "亲情账户"}}

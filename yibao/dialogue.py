@@ -1,0 +1,185 @@
+"""What the assistant says next, from the intent, the message and the slots. No Rasa here.
+
+A follow-up question is asked only when the policy table has rows whose condition needs a slot we do
+not know yet (so the answer would change with it), or when the topic's rows differ by account type.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any, Iterable, Mapping
+
+from yibao import entities, regions
+from yibao.compose import compose_answer
+from yibao.policy import ACCOUNT_TYPES, PolicyRow, PolicyTable, lookup, pilot_provinces
+from yibao import dates
+
+# Which table topics answer each question intent, in answer order.
+INTENT_TOPICS: dict[str, tuple[str, ...]] = {
+    "bind_failed": ("bind_failed",),
+    "effective_time": ("effective_time",),
+    "remote_use": ("remote_use",),
+    "balance_unusable": ("balance_unusable",),
+    "how_to_use": ("how_to_bind", "activation", "how_to_use", "limits"),
+    "unbind": ("unbind",),
+    "account_difference": ("account_difference", "what_is"),
+}
+# Questions about both features at once: never ask which one.
+BOTH_TYPES_INTENTS = {"account_difference"}
+ASK_ORDER = ("account_type", "insured_region", "treatment_region", "bind_date", "insurance_type", "relation")
+SLOT_BUTTONS = {
+    "account_type": ACCOUNT_TYPES,
+    "insurance_type": ("职工医保", "居民医保", "灵活就业"),
+}
+FALLBACK_CANDIDATES = (*INTENT_TOPICS, "human_handoff")
+
+
+@dataclass
+class Message:
+    text: str
+    buttons: list[dict[str, str]] = field(default_factory=list)
+
+
+@dataclass
+class Turn:
+    messages: list[Message] = field(default_factory=list)
+    slots: dict[str, Any] = field(default_factory=dict)
+    rows: list[str] = field(default_factory=list)
+    asked: str | None = None
+
+
+def inform_payload(slot: str, value: str) -> str:
+    return "/inform" + json.dumps({slot: value}, ensure_ascii=False)
+
+
+def buttons_for(slot: str) -> list[dict[str, str]]:
+    return [{"title": value, "payload": inform_payload(slot, value)} for value in SLOT_BUTTONS.get(slot, ())]
+
+
+def feedback_buttons(texts: Mapping[str, str]) -> list[dict[str, str]]:
+    return [{"title": texts["feedback_yes"], "payload": "/feedback_helpful"},
+            {"title": texts["feedback_no"], "payload": "/feedback_unhelpful"}]
+
+
+def topic_buttons(texts: Mapping[str, str], intents: Iterable[str]) -> list[dict[str, str]]:
+    return [{"title": texts[f"label_{intent}"], "payload": f"/{intent}"} for intent in intents]
+
+
+def facts_from(slots: Mapping[str, Any], table: PolicyTable) -> dict[str, Any]:
+    """Slot values plus the values conditions and placeholders compute from them."""
+    facts: dict[str, Any] = {k: v for k, v in slots.items() if isinstance(v, str) and v}
+    if slots.get("bind_date"):
+        bound = date.fromisoformat(slots["bind_date"])
+        next_year, next_month = dates.next_month(bound.year, bound.month)
+        facts.update(bind_day=bound.day, bind_month=bound.month, bind_year=bound.year,
+                     next_month=next_month, next_month_year=next_year)
+    insured = regions.resolve(slots.get("insured_region") or "")
+    treatment = regions.resolve(slots.get("treatment_region") or "")
+    if insured:
+        facts["insured_province"] = insured.province.short
+    if treatment:
+        facts["treatment_province"] = treatment.province.short
+    if insured and treatment:
+        facts["same_province"] = "是" if insured.province_code == treatment.province_code else "否"
+        pilot = pilot_provinces(table)
+        both = insured.province_code in pilot and treatment.province_code in pilot
+        facts["both_in_pilot"] = "是" if both else "否"
+    return facts
+
+
+def _needs_account_type(table: PolicyTable, topics: Iterable[str]) -> bool:
+    types = {row.account_type for row in table.active() if row.topic in topics}
+    return all(kind in types for kind in ACCOUNT_TYPES)
+
+
+def _ask(slot: str, texts: Mapping[str, str]) -> Message:
+    return Message(texts[f"ask_{slot}"], buttons_for(slot))
+
+
+def answer_topic(topic: str, slots: Mapping[str, Any], table: PolicyTable,
+                 texts: Mapping[str, str]) -> Turn:
+    """Answer a question intent from the table, asking for the one slot that would change it."""
+    turn = Turn()
+    topics = INTENT_TOPICS[topic]
+    account_type = slots.get("account_type") if topic not in BOTH_TYPES_INTENTS else None
+    if not account_type and topic not in BOTH_TYPES_INTENTS and _needs_account_type(table, topics):
+        turn.messages.append(_ask("account_type", texts))
+        turn.asked = "account_type"
+        return turn
+
+    facts = facts_from(slots, table)
+    place = regions.resolve(slots.get("insured_region") or "") or regions.resolve(slots.get("treatment_region") or "")
+    rows: list[PolicyRow] = []
+    overruled: list[PolicyRow] = []
+    missing: list[str] = []
+    for table_topic in topics:
+        found = lookup(table, table_topic, account_type, facts, place)
+        rows.extend(found.rows)
+        overruled.extend(found.overruled)
+        missing.extend(slot for slot in found.missing_slots if slot not in missing and not slots.get(slot))
+
+    if rows:
+        text = compose_answer(rows, overruled, facts, table, texts)
+        turn.messages.append(Message(text, feedback_buttons(texts)))
+        turn.rows = [row.id for row in rows]
+    ask = next((slot for slot in ASK_ORDER if slot in missing), None)
+    if ask:
+        turn.messages.append(_ask(ask, texts))
+        turn.asked = ask
+    if not turn.messages:
+        turn.messages.append(Message(texts["no_rows"], topic_buttons(texts, ["human_handoff"])))
+    return turn
+
+
+def respond(intent: str, text: str, entity_list: list[Mapping[str, Any]], slots: Mapping[str, Any],
+            today: date, table: PolicyTable, texts: Mapping[str, str]) -> Turn:
+    """The reply to a question or a bare answer (`inform`), with the slot changes it implies."""
+    found = entities.extract(text or "", entity_list, today, slots)
+    updates: dict[str, Any] = dict(found.slots)
+    if intent in INTENT_TOPICS:
+        updates["topic"] = intent
+    topic = updates.get("topic") or slots.get("topic")
+    merged = {**slots, **updates}
+
+    problem_messages: list[Message] = []
+    if found.date_problem is not None:
+        key = "date_future" if found.date_problem.kind == "future" else "date_impossible"
+        problem_messages.append(Message(texts[key].format(text=found.date_problem.text)))
+    if found.unknown_regions and not any(k in found.slots for k in ("insured_region", "treatment_region")):
+        problem_messages.append(Message(texts["region_unknown"].format(text=found.unknown_regions[0])))
+    for slot in found.conflicting:
+        problem_messages.append(Message(texts[f"conflict_{slot}"], buttons_for(slot)))
+    if problem_messages:
+        return Turn(messages=problem_messages, slots=updates,
+                    asked="bind_date" if found.date_problem else (found.conflicting or [None])[0])
+
+    if not topic:
+        turn = Turn(messages=[Message(texts["which_topic"], topic_buttons(texts, INTENT_TOPICS))], slots=updates)
+        return turn
+
+    turn = answer_topic(topic, merged, table, texts)
+    turn.slots = {**updates, **turn.slots, "last_rows": turn.rows or None}
+    return turn
+
+
+def handoff(slots: Mapping[str, Any], table: PolicyTable, texts: Mapping[str, str]) -> Turn:
+    """12393 and, when the region is known, the local numbers the table has for it."""
+    place = regions.resolve(slots.get("insured_region") or "") or regions.resolve(slots.get("treatment_region") or "")
+    found = lookup(table, "contact", None, facts_from(slots, table), place)
+    rows = found.rows if place else [row for row in found.rows if row.region == "全国"]
+    text = compose_answer(rows, [], {}, table, texts, intro=texts["handoff_intro"]) if rows else texts["handoff_intro"]
+    return Turn(messages=[Message(text)], rows=[row.id for row in rows])
+
+
+def fallback_choices(ranking: Iterable[Mapping[str, Any]], texts: Mapping[str, str]) -> Message:
+    """The two likeliest question topics as buttons, plus 转人工."""
+    likely = [entry["name"] for entry in sorted(ranking, key=lambda e: -float(e.get("confidence", 0)))
+              if entry.get("name") in INTENT_TOPICS][:2]
+    return Message(texts["fallback"], topic_buttons(texts, [*likely, "human_handoff"]))
+
+
+def feedback_record(helpful: bool, slots: Mapping[str, Any]) -> dict[str, Any]:
+    """What is stored when a user says an answer helped or not."""
+    return {"helpful": helpful, "topic": slots.get("topic"), "rows": list(slots.get("last_rows") or []),
+            "slots": {k: v for k, v in slots.items() if k not in ("last_rows", "asked_slot") and v}}

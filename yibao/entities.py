@@ -1,0 +1,135 @@
+"""Turn the NLU's entities (DIET and spaCy, possibly overlapping) into slot values.
+
+Regions get a role: 参保地 (`insured`) or 就医地 (`treatment`). DIET may already have predicted one;
+the words around the place name decide when it has not.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any, Iterable, Mapping
+
+from yibao import dates, regions
+
+INSURED = "insured"
+TREATMENT = "treatment"
+
+_INSURED_AFTER = re.compile(r"^\s*(?:市|省)?\s*(?:的)?\s*(?:参保|医保|社保|职工|居民|交的|缴|买的|上的保)")
+_TREATMENT_AFTER = re.compile(r"^\s*(?:市|省)?\s*(?:看病|就医|住院|看|买药|拿药|用|刷|备案|生活|养老|定居|上学|打工|工作|那边|呢|的医院|能|可以)")
+_TREATMENT_BEFORE = re.compile(r"(?:妈|爸|父|母|老人|孩子|儿子|女儿|闺女|老婆|老公|爱人|媳妇|丈夫|妻子|家人|亲属|爷|奶|婆|公|姥|哥|姐|弟|妹|娃|去|到|来)\s*(?:在|去|到)?\s*$")
+_INSURED_BEFORE = re.compile(r"(?:我|本人|自己)\s*(?:是|在|的)\s*$")
+
+
+@dataclass(frozen=True)
+class Mention:
+    entity: str
+    value: str
+    start: int | None
+    end: int | None
+    role: str | None
+    text: str
+
+
+@dataclass
+class Extraction:
+    """What one message tells us: slot values, and what could not be understood."""
+    slots: dict[str, Any] = field(default_factory=dict)
+    unknown_regions: list[str] = field(default_factory=list)
+    date_problem: dates.DateProblem | None = None
+    conflicting: list[str] = field(default_factory=list)  # slots given two different values
+
+
+def mentions_from(entities: Iterable[Mapping[str, Any]], text: str) -> list[Mention]:
+    """Merge extractor outputs: one mention per span, keeping a predicted role when any extractor has it."""
+    merged: dict[tuple, Mention] = {}
+    for entity in entities or []:
+        name = entity.get("entity")
+        if not name:
+            continue
+        start, end = entity.get("start"), entity.get("end")
+        surface = text[start:end] if isinstance(start, int) and isinstance(end, int) else str(entity.get("value", ""))
+        mention = Mention(name, str(entity.get("value", surface)), start, end, entity.get("role"), surface)
+        key = (name, start, end) if start is not None else (name, mention.value)
+        if key not in merged or (mention.role and not merged[key].role):
+            merged[key] = mention
+    return sorted(merged.values(), key=lambda m: (m.start if m.start is not None else 10**6))
+
+
+def region_role(text: str, start: int | None, end: int | None) -> str | None:
+    """参保地 or 就医地 from the words around the place name, or None when they do not tell."""
+    if start is None or end is None:
+        return None
+    after, before = text[end:end + 6], text[max(0, start - 6):start]
+    if _INSURED_AFTER.search(after):
+        return INSURED
+    if _TREATMENT_BEFORE.search(before):
+        return TREATMENT
+    if _INSURED_BEFORE.search(before):
+        return INSURED
+    if _TREATMENT_AFTER.search(after):
+        return TREATMENT
+    return None
+
+
+def _resolve_region(mention: Mention) -> regions.Region | None:
+    found = regions.resolve(mention.value) or regions.resolve(mention.text)
+    if found:
+        return found
+    inside = regions.find_regions(mention.text or mention.value)
+    return inside[0].region if inside else None
+
+
+def extract(text: str, entities: Iterable[Mapping[str, Any]], today: date,
+            known: Mapping[str, Any]) -> Extraction:
+    """Slot values told by one message. `known` holds the slots already filled."""
+    result = Extraction()
+    mentions = mentions_from(entities, text)
+    values: dict[str, set[str]] = {}
+    for mention in mentions:
+        if mention.entity in ("account_type", "insurance_type", "relation"):
+            values.setdefault(mention.entity, set()).add(mention.value)
+
+    for slot, found in values.items():
+        if len(found) == 1:
+            result.slots[slot] = next(iter(found))
+        else:
+            result.conflicting.append(slot)
+
+    unroled: list[regions.Region] = []
+    for mention in (m for m in mentions if m.entity == "region"):
+        region = _resolve_region(mention)
+        if region is None:
+            result.unknown_regions.append(mention.text or mention.value)
+            continue
+        role = region_role(text, mention.start, mention.end) or mention.role
+        slot = {INSURED: "insured_region", TREATMENT: "treatment_region"}.get(role or "")
+        if slot and slot not in result.slots:
+            result.slots[slot] = region.short
+        elif slot is None:
+            unroled.append(region)
+    for region in unroled:
+        # Without a cue, a bare place name most often changes where the family member is
+        # (那上海呢?), unless we do not know yet where the user is insured.
+        if "insured_region" not in result.slots and not known.get("insured_region") and \
+                "treatment_region" in result.slots:
+            result.slots["insured_region"] = region.short
+        elif "treatment_region" not in result.slots:
+            result.slots["treatment_region"] = region.short
+        elif "insured_region" not in result.slots:
+            result.slots["insured_region"] = region.short
+
+    date_texts = [m.text or m.value for m in mentions if m.entity == "bind_date"]
+    try:
+        found = None
+        for candidate in date_texts:
+            found = dates.find_bind_date(candidate, today)
+            if found:
+                break
+        if found is None:
+            found = dates.find_bind_date(text, today)
+        if found:
+            result.slots["bind_date"] = found.value.isoformat()
+    except dates.DateProblem as problem:
+        result.date_problem = problem
+    return result

@@ -1,0 +1,41 @@
+"""`make policy-check`: check the policy table and list conflicting rows. Exit 1 on any error.
+
+Usage: python -m yibao.policy_check [TABLE.csv [SOURCES.csv]]
+"""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from yibao.policy import DEFAULT_SOURCES, DEFAULT_TABLE, PolicyTable, check_table, load_sources
+
+
+def report(table_path: Path, sources_path: Path) -> tuple[list[str], bool]:
+    rows, problems = check_table(table_path, sources_path)
+    lines = [str(problem) for problem in problems]
+    errors = [p for p in problems if p.severity == "error"]
+    if not errors:
+        table = PolicyTable(rows, load_sources(sources_path), str(table_path))
+        for group in table.conflicts():
+            described = "; ".join(f"line {row.line} {row.id} ({row.source_date})" for row in group)
+            lines.append(f"{table_path.name}: 冲突（以最新的为准）/ conflict (newest answers): "
+                         f"{group[0].topic}/{group[0].item}/{group[0].account_type}/{group[0].region}"
+                         f"{'/' + group[0].condition_text if group[0].condition_text else ''}: {described}")
+        superseded = [row for row in rows if row.status == "superseded"]
+        lines.append(f"{table_path.name}: OK — {len(rows)} rows, {len(rows) - len(superseded)} active, "
+                     f"{len(superseded)} superseded, {len(table.conflicts())} conflicts kept with dates")
+    else:
+        lines.append(f"{table_path.name}: {len(errors)} 个错误 / {len(errors)} error(s)")
+    return lines, not errors
+
+
+def main(argv: list[str]) -> int:
+    table_path = Path(argv[0]) if argv else DEFAULT_TABLE
+    sources_path = Path(argv[1]) if len(argv) > 1 else DEFAULT_SOURCES
+    lines, ok = report(table_path, sources_path)
+    print("\n".join(lines))
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
