@@ -1,0 +1,3 @@
+def test_import():
+    from channels.wechat import WeChatInput
+    assert WeChatInput.name() == "wechat"
