@@ -89,5 +89,6 @@ class ActionFeedback(Action):
         intent = ((tracker.latest_message or {}).get("intent") or {}).get("name")
         slots = current_slots(tracker)
         record = dialogue.feedback_record(intent == "feedback_helpful", slots)
-        dispatcher.utter_message(response="utter_feedback_thanks" if record["helpful"] else "utter_feedback_sorry")
+        turn = dialogue.feedback_reply(record, load_texts())
+        send(dispatcher, turn)
         return [SlotSet("feedback", record)]

@@ -272,7 +272,7 @@ class WeChatInput(InputChannel):
 
     # ------------------------------------------------------------------ Sanic routes
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
-        webhook = Blueprint("wechat_webhook", __name__)
+        webhook = Blueprint("wechat_webhook", url_prefix="/webhooks/wechat")
 
         @webhook.route("/", methods=["GET"])
         async def health(_: Request) -> HTTPResponse:
@@ -285,6 +285,9 @@ class WeChatInput(InputChannel):
             except _Reject as rejection:
                 logger.info("WeChat URL verification refused: %s", rejection.reason)
                 return response.text(rejection.reason, status=rejection.status)
+            except Exception:
+                logger.exception("WeChat channel: unexpected error during URL verification")
+                return response.text("bad request", status=400)
 
         @webhook.route("/webhook", methods=["POST"], stream=True)
         async def receive(request: Request) -> HTTPResponse:

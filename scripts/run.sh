@@ -17,6 +17,8 @@ for _ in $(seq 1 120); do
   sleep 0.5
 done
 
+.venv/bin/python scripts/credentials.py build/credentials.yml
+
 if [ "${1:-}" = "shell" ]; then
   "$RASA" shell --model models/yibao.tar.gz --endpoints endpoints.yml
   exit 0
@@ -25,5 +27,5 @@ fi
 echo "==> 医保家庭助手 starting on http://localhost:$RASA_PORT (first answer after ~40 s of model loading)"
 echo "    REST:  curl -s localhost:$RASA_PORT/webhooks/rest/webhook -d '{\"sender\":\"me\",\"message\":\"亲情账户多久生效\"}'"
 echo "    shell: make shell"
-"$RASA" run --model models/yibao.tar.gz --endpoints endpoints.yml --credentials credentials.yml \
+"$RASA" run --model models/yibao.tar.gz --endpoints endpoints.yml --credentials build/credentials.yml \
   --port "$RASA_PORT" --cors "${CORS_ORIGINS:-http://localhost:$RASA_PORT}"

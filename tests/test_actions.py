@@ -72,9 +72,10 @@ def test_fallback_offers_two_topics_and_a_person(texts):
     assert [b["payload"] for b in messages[0]["buttons"]] == ["/balance_unusable", "/bind_failed", "/human_handoff"]
 
 
-def test_feedback_is_stored_with_topic_rows_and_slots():
+def test_feedback_is_stored_with_topic_rows_and_slots(texts):
     slots = {"topic": "effective_time", "last_rows": ["t-eff-late"], "account_type": "亲情账户"}
     messages, events = run(actions.ActionFeedback(), tracker("没帮助", "feedback_unhelpful", slots=slots))
-    assert messages[0]["response"] == "utter_feedback_sorry"
+    assert messages[0]["text"] == texts["feedback_sorry"]
+    assert messages[0]["buttons"] == [{"title": "转人工", "payload": "/human_handoff"}]
     assert events == [SlotSet("feedback", {"helpful": False, "topic": "effective_time", "rows": ["t-eff-late"],
                                            "slots": {"topic": "effective_time", "account_type": "亲情账户"}})]

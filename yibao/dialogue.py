@@ -27,6 +27,9 @@ INTENT_TOPICS: dict[str, tuple[str, ...]] = {
 }
 # Questions about both features at once: never ask which one.
 BOTH_TYPES_INTENTS = {"account_difference"}
+# "有余额不能用" is about the user's own personal account whichever feature is involved: answer with
+# the rows of both types instead of asking which one.
+ALL_TYPES_INTENTS = {"balance_unusable"}
 ASK_ORDER = ("account_type", "insured_region", "treatment_region", "bind_date", "insurance_type", "relation")
 SLOT_BUTTONS = {
     "account_type": ACCOUNT_TYPES,
@@ -103,7 +106,7 @@ def answer_topic(topic: str, slots: Mapping[str, Any], table: PolicyTable,
     turn = Turn()
     topics = INTENT_TOPICS[topic]
     account_type = slots.get("account_type") if topic not in BOTH_TYPES_INTENTS else None
-    if not account_type and topic not in BOTH_TYPES_INTENTS and _needs_account_type(table, topics):
+    if not account_type and topic not in BOTH_TYPES_INTENTS | ALL_TYPES_INTENTS and _needs_account_type(table, topics):
         turn.messages.append(_ask("account_type", texts))
         turn.asked = "account_type"
         return turn
@@ -183,3 +186,10 @@ def feedback_record(helpful: bool, slots: Mapping[str, Any]) -> dict[str, Any]:
     """What is stored when a user says an answer helped or not."""
     return {"helpful": helpful, "topic": slots.get("topic"), "rows": list(slots.get("last_rows") or []),
             "slots": {k: v for k, v in slots.items() if k not in ("last_rows", "asked_slot") and v}}
+
+
+def feedback_reply(record: Mapping[str, Any], texts: Mapping[str, str]) -> Turn:
+    """Thanks for a 有帮助; for a 没帮助 an apology that offers 转人工."""
+    if record["helpful"]:
+        return Turn(messages=[Message(texts["feedback_thanks"])])
+    return Turn(messages=[Message(texts["feedback_sorry"], topic_buttons(texts, ["human_handoff"]))])
