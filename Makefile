@@ -52,3 +52,6 @@ test: train
 
 clean:
 	rm -rf models build results .pytest_cache
+
+# Targets of the operator tools, channels and benchmarks live in mk/*.mk.
+-include mk/*.mk

@@ -8,7 +8,16 @@ VENV=.venv
 LOCK=requirements/lock.txt
 STAMP="$VENV/.installed-$(sha256sum "$LOCK" | cut -c1-16)"
 
+run_hooks() {
+  # Extra, idempotent install steps (npm packages, Debian packages for browser tests...).
+  for hook in scripts/install.d/*.sh; do
+    [ -e "$hook" ] && bash "$hook"
+  done
+  return 0
+}
+
 if [ -f "$STAMP" ]; then
+  run_hooks
   exit 0
 fi
 
@@ -28,3 +37,4 @@ echo "==> installing the pinned Rasa 3.6.21 stack into $VENV (first run takes a 
 rm -f "$VENV"/.installed-*
 touch "$STAMP"
 echo "==> installed"
+run_hooks
