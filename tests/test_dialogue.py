@@ -123,3 +123,18 @@ def test_feedback_record_keeps_topic_rows_and_slots():
     record = feedback_record(False, {"topic": "effective_time", "last_rows": ["a"], "account_type": "亲情账户",
                                      "asked_slot": None, "bind_date": None})
     assert record == {"helpful": False, "topic": "effective_time", "rows": ["a"], "slots": {"topic": "effective_time", "account_type": "亲情账户"}}
+
+
+def test_short_answer_to_the_asked_slot_counts_as_an_answer(small_table, texts):
+    slots = {"topic": "bind_failed", "asked_slot": "account_type"}
+    turn = say(small_table, texts, "account_difference", "亲情账户", [ent("account_type", "亲情账户", "亲情账户")], slots)
+    assert "topic" not in turn.slots  # the topic stays bind_failed
+    assert turn.messages[0].text.startswith("1. 被绑定人的医保电子凭证没有激活。")
+
+
+def test_a_real_question_is_not_mistaken_for_an_answer(small_table, texts):
+    slots = {"topic": "bind_failed", "asked_slot": "account_type"}
+    text = "亲情账户和家庭共济到底有什么不一样呢"
+    turn = say(small_table, texts, "account_difference", text,
+               [ent("account_type", text, "亲情账户"), ent("account_type", text, "家庭共济")], slots)
+    assert turn.slots["topic"] == "account_difference"

@@ -36,6 +36,7 @@ SLOT_BUTTONS = {
     "insurance_type": ("职工医保", "居民医保", "灵活就业"),
 }
 FALLBACK_CANDIDATES = (*INTENT_TOPICS, "human_handoff")
+SHORT_ANSWER_LENGTH = 12
 
 
 @dataclass
@@ -140,6 +141,11 @@ def respond(intent: str, text: str, entity_list: list[Mapping[str, Any]], slots:
     """The reply to a question or a bare answer (`inform`), with the slot changes it implies."""
     found = entities.extract(text or "", entity_list, today, slots)
     updates: dict[str, Any] = dict(found.slots)
+    asked = slots.get("asked_slot")
+    if asked and asked in found.slots and len((text or "").strip()) <= SHORT_ANSWER_LENGTH:
+        # A short message that fills the slot we just asked for is an answer, whatever the
+        # classifier made of it (a bare "亲情账户" looks like a question about the feature).
+        intent = "inform"
     if intent in INTENT_TOPICS:
         updates["topic"] = intent
     topic = updates.get("topic") or slots.get("topic")
