@@ -6,9 +6,11 @@ RASA := $(VENV)/bin/rasa
 export PYTHONPATH := $(CURDIR)
 export TF_CPP_MIN_LOG_LEVEL := 3
 export SQLALCHEMY_SILENCE_UBER_WARNING := 1
+# No usage or crash reports leave the machine.
+export RASA_TELEMETRY_ENABLED := false
 export PYTHONWARNINGS := ignore::DeprecationWarning
 
-TRAINING_INPUTS := config.yml domain.yml $(wildcard data/*.yml data/nlu/*.yml data/jieba/*)
+TRAINING_INPUTS := config.yml domain.yml $(filter-out data/texts.yml,$(wildcard data/*.yml)) $(wildcard data/nlu/*.yml data/jieba/*)
 SPACY_INPUTS := $(wildcard data/regions/*) data/nlu/synonyms.yml scripts/build_spacy_pipeline.py yibao/regions.py
 
 .PHONY: install train run shell test validate unit nlu-eval stories crossval policy-check clean

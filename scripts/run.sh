@@ -3,6 +3,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PYTHONPATH="$PWD"
+export RASA_TELEMETRY_ENABLED=false
 RASA=.venv/bin/rasa
 ACTIONS_PORT="${ACTIONS_PORT:-5055}"
 RASA_PORT="${RASA_PORT:-5005}"
@@ -18,14 +19,16 @@ for _ in $(seq 1 120); do
 done
 
 .venv/bin/python scripts/credentials.py build/credentials.yml
+# endpoints.yml names the default action server port; follow ACTIONS_PORT when it is changed.
+sed "s#localhost:5055/webhook#localhost:$ACTIONS_PORT/webhook#" endpoints.yml > build/endpoints.yml
 
 if [ "${1:-}" = "shell" ]; then
-  "$RASA" shell --model models/yibao.tar.gz --endpoints endpoints.yml
+  "$RASA" shell --model models/yibao.tar.gz --endpoints build/endpoints.yml
   exit 0
 fi
 
 echo "==> 医保家庭助手 starting on http://localhost:$RASA_PORT (first answer after ~40 s of model loading)"
 echo "    REST:  curl -s localhost:$RASA_PORT/webhooks/rest/webhook -d '{\"sender\":\"me\",\"message\":\"亲情账户多久生效\"}'"
 echo "    shell: make shell"
-"$RASA" run --model models/yibao.tar.gz --endpoints endpoints.yml --credentials build/credentials.yml \
+"$RASA" run --model models/yibao.tar.gz --endpoints build/endpoints.yml --credentials build/credentials.yml \
   --port "$RASA_PORT" --cors "${CORS_ORIGINS:-http://localhost:$RASA_PORT}"

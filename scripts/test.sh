@@ -3,6 +3,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PYTHONPATH="$PWD"
+export RASA_TELEMETRY_ENABLED=false
 PY=.venv/bin/python
 RASA=.venv/bin/rasa
 mkdir -p results

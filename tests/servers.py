@@ -34,7 +34,7 @@ def wait_http(url: str, process: subprocess.Popen, timeout: float = 180) -> None
 
 
 def env() -> dict[str, str]:
-    return {**os.environ, "PYTHONPATH": str(PROJECT), "TF_CPP_MIN_LOG_LEVEL": "3"}
+    return {**os.environ, "PYTHONPATH": str(PROJECT), "TF_CPP_MIN_LOG_LEVEL": "3", "RASA_TELEMETRY_ENABLED": "false"}
 
 
 def start_action_server(port: int, log: Path) -> subprocess.Popen:

@@ -1,0 +1,344 @@
+"""REST input channel that checks what it is given, plus the action-server apology.
+
+credentials.yml (replaces the bare ``rest:`` key; the URL stays ``/webhooks/rest/webhook``)::
+
+    channels.rest.RestInput:
+      auth_token: ...     # optional, else env REST_AUTH_TOKEN; when set every POST needs
+                          # "Authorization: Bearer <token>" (server-to-server integrations)
+
+Request: ``POST /webhooks/rest/webhook`` with a JSON object
+``{"sender": "<1-128 chars>", "message": "<text>", "metadata": {...}?}``; answer: Rasa's list of
+``{"recipient_id", "text" | "buttons" ...}``. ``?stream=true`` streams the messages as Rasa does.
+
+What is refused (a JSON body ``{"error": "<code>", "message": "<English>", "message_zh": "<中文>"}``):
+
+* a body over 1 MB: 413 (read as a stream, so Sanic's 100 MB default never applies);
+* a body that is not UTF-8, not JSON, or not a JSON object (also JSON nested too deeply): 400;
+* ``sender`` missing, not a string, empty, over 128 characters or with control characters: 400;
+* ``message`` missing or not a string; ``metadata`` not an object: 400;
+* with an auth token configured: no or a wrong ``Authorization`` header: 401.
+
+What is answered without Rasa (HTTP 200, a polite Chinese message, nothing stored):
+
+* text that is empty or only white space (after control characters are removed);
+* text longer than 2,000 characters.
+
+Everything else goes to Rasa as ``clean_text(message)``: control characters, lone surrogates and
+bidirectional overrides removed, then 身份证号 / bank card / mobile numbers masked
+(``yibao.privacy.mask_personal_numbers``), so neither the NLU, the logs nor the tracker store see
+them. Strings in ``metadata`` are masked too. The client's ``input_channel`` field is ignored (a
+client could otherwise pretend to be another channel).
+
+The same helpers (``prepare_text``) are used by the WeChat and Telegram channels.
+
+Action server down or slow
+--------------------------
+Rasa's processor logs the error of a custom action and sends nothing, so the user would see no
+answer. Importing this module (it is imported by every ``rasa run`` whose credentials name it, and
+by ``stores.tracker_store``, which ``rasa shell`` loads through endpoints.yml) calls
+``install_action_apology()``: custom actions the policies predict then run with a time limit
+(``ACTION_SERVER_TIMEOUT`` seconds, default 10, or ``timeout:`` under ``action_endpoint`` in
+endpoints.yml) and, when the action server cannot be reached, answers an error or is too slow, the
+user gets ``APOLOGY_REPLY`` (with 12393) instead of silence. The turn is recorded as usual, so the
+conversation goes on normally once the action server is back. As a second net the REST channel
+itself answers the apology when Rasa raised or produced no message at all for a user's text.
+"""
+from __future__ import annotations
+
+import asyncio
+import hmac
+import json
+import logging
+import os
+import unicodedata
+from asyncio import CancelledError
+from typing import Any, Awaitable, Callable, Dict, List, Optional, Text, Tuple, Union
+
+import aiohttp
+import rasa.core.actions.action as rasa_action
+import rasa.utils.endpoints
+from rasa.core.channels.channel import CollectingOutputChannel, UserMessage
+from rasa.core.channels.rest import RestInput as RasaRestInput
+from rasa.shared.core.events import BotUttered
+from rasa.shared.exceptions import RasaException
+from sanic import Blueprint, response
+from sanic.request import Request
+from sanic.response import HTTPResponse, ResponseStream
+
+from yibao.privacy import mask_personal_numbers, mask_value
+
+logger = logging.getLogger(__name__)
+
+CHANNEL_NAME = "rest"
+MAX_BODY_BYTES = 1024 * 1024
+MAX_SENDER_CHARS = 128
+MAX_TEXT_CHARS = 2000
+DEFAULT_ACTION_TIMEOUT = 10.0
+
+EMPTY_TEXT_REPLY = "请输入您想咨询的问题，例如：亲情账户绑定后多久生效？"
+TOO_LONG_REPLY = (
+    f"您的消息太长了（超过{MAX_TEXT_CHARS}字），我没法一次看完。"
+    "请用一两句话描述您的问题，例如：家庭共济怎么开通？"
+)
+APOLOGY_REPLY = "抱歉，系统暂时出了点问题，请稍后再试。如需人工帮助，请拨打国家医保服务热线 12393。"
+
+# Bidirectional embeddings/overrides/isolates and the BOM: invisible, and they make logs lie.
+_INVISIBLE = {0x202A, 0x202B, 0x202C, 0x202D, 0x202E, 0x2066, 0x2067, 0x2068, 0x2069, 0xFEFF}
+
+
+# ---------------------------------------------------------------------------------- text hygiene
+def strip_control(text: str) -> str:
+    """Removes control characters (tab and line breaks become a space / a newline), lone
+    surrogates and bidirectional overrides. Letters, digits, punctuation and emoji (with their
+    zero-width joiners and variation selectors) are kept."""
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    out = []
+    for ch in text:
+        code = ord(ch)
+        if ch == "\n":
+            out.append(ch)
+        elif ch == "\t":
+            out.append(" ")
+        elif code in _INVISIBLE:
+            continue
+        elif unicodedata.category(ch) in ("Cc", "Cs"):
+            continue
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+def clean_text(text: str) -> str:
+    """The text Rasa may see: control characters removed first (so that a NUL inside a number does
+    not hide it), then personal numbers masked, then outer white space stripped."""
+    return mask_personal_numbers(strip_control(text)).strip()
+
+
+def prepare_text(text: str, max_chars: int = MAX_TEXT_CHARS) -> Tuple[str, Optional[str]]:
+    """``(text_for_rasa, None)``, or ``("", reply)`` when the text must not reach the NLU: empty or
+    white space only (a prompt) or longer than ``max_chars`` (ask for a shorter question)."""
+    cleaned = clean_text(text)
+    if not cleaned:
+        return "", EMPTY_TEXT_REPLY
+    if len(cleaned) > max_chars:
+        return "", TOO_LONG_REPLY
+    return cleaned, None
+
+
+def _bad_sender(sender: Any) -> Optional[str]:
+    if not isinstance(sender, str):
+        return "sender must be a string"
+    if not sender.strip():
+        return "sender must not be empty"
+    if len(sender) > MAX_SENDER_CHARS:
+        return f"sender must be at most {MAX_SENDER_CHARS} characters"
+    if any(unicodedata.category(ch) in ("Cc", "Cs") or ord(ch) in _INVISIBLE for ch in sender):
+        return "sender must not contain control characters"
+    return None
+
+
+# ---------------------------------------------------------------------------------- action apology
+def _action_timeout(endpoint: Any) -> float:
+    configured = None
+    if endpoint is not None:
+        configured = (getattr(endpoint, "kwargs", None) or {}).get("timeout")
+    if configured is None:
+        configured = os.environ.get("ACTION_SERVER_TIMEOUT")
+    try:
+        value = float(configured) if configured not in (None, "") else DEFAULT_ACTION_TIMEOUT
+    except (TypeError, ValueError):
+        logger.warning("ACTION_SERVER_TIMEOUT / action_endpoint.timeout %r is not a number; using %s s",
+                       configured, DEFAULT_ACTION_TIMEOUT)
+        value = DEFAULT_ACTION_TIMEOUT
+    return value if value > 0 else DEFAULT_ACTION_TIMEOUT
+
+
+class ApologisingRemoteAction(rasa_action.RemoteAction):
+    """A custom action that, when the action server fails, apologises instead of staying silent."""
+
+    async def run(self, output_channel: Any, nlg: Any, tracker: Any, domain: Any) -> List[Any]:
+        timeout = _action_timeout(self.action_endpoint)
+        try:
+            return await asyncio.wait_for(super().run(output_channel, nlg, tracker, domain), timeout)
+        except rasa_action.ActionExecutionRejection:
+            raise  # a deliberate rejection by the action (e.g. a form), not a fault
+        except asyncio.TimeoutError:
+            reason = f"no answer within {timeout:g} s (ACTION_SERVER_TIMEOUT)"
+        except (RasaException, aiohttp.ClientError, rasa.utils.endpoints.ClientResponseError, OSError) as error:
+            reason = f"{type(error).__name__}: {error}"
+        logger.error("Custom action '%s' failed (%s); the user gets the apology instead.", self.name(), reason)
+        return [BotUttered(APOLOGY_REPLY, metadata={"yibao_apology": True})]
+
+
+_original_action_for_name_or_text = rasa_action.action_for_name_or_text
+
+
+def _action_for_name_or_text(action_name_or_text: Text, domain: Any, action_endpoint: Any) -> Any:
+    action = _original_action_for_name_or_text(action_name_or_text, domain, action_endpoint)
+    if type(action) is rasa_action.RemoteAction:
+        return ApologisingRemoteAction(action.name(), action.action_endpoint)
+    return action
+
+
+def install_action_apology() -> None:
+    """Makes every custom action the processor runs an ``ApologisingRemoteAction`` (idempotent)."""
+    if rasa_action.action_for_name_or_text is not _action_for_name_or_text:
+        rasa_action.action_for_name_or_text = _action_for_name_or_text
+
+
+install_action_apology()
+
+
+# ---------------------------------------------------------------------------------- the channel
+class _Reject(Exception):
+    def __init__(self, status: int, code: str, message: str, message_zh: str) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message, self.message_zh = status, code, message, message_zh
+
+    def response(self) -> HTTPResponse:
+        return response.json(
+            {"error": self.code, "message": self.message, "message_zh": self.message_zh},
+            status=self.status,
+            ensure_ascii=False,
+        )
+
+
+def _bad_request(message: str, message_zh: str = "请求格式不正确") -> _Reject:
+    return _Reject(400, "bad_request", message, message_zh)
+
+
+class RestInput(RasaRestInput):
+    """Rasa's REST channel with input checks, masking and an apology instead of silence."""
+
+    @classmethod
+    def name(cls) -> Text:
+        return CHANNEL_NAME
+
+    @classmethod
+    def from_credentials(cls, credentials: Optional[Dict[Text, Any]]) -> "RestInput":
+        credentials = credentials or {}
+        token = credentials.get("auth_token")
+        if token is None or str(token).strip() == "":
+            token = os.environ.get("REST_AUTH_TOKEN")
+        return cls(auth_token=str(token).strip() if token and str(token).strip() else None)
+
+    def __init__(self, auth_token: Optional[str] = None, max_body_bytes: int = MAX_BODY_BYTES,
+                 max_text_chars: int = MAX_TEXT_CHARS) -> None:
+        self.auth_token = auth_token
+        self.max_body_bytes = max_body_bytes
+        self.max_text_chars = max_text_chars
+
+    def __repr__(self) -> str:  # never show the token
+        return f"RestInput(auth={'on' if self.auth_token else 'off'})"
+
+    # -------------------------------------------------------------- request parsing
+    def _check_auth(self, request: Request) -> None:
+        if not self.auth_token:
+            return
+        given = request.headers.get("authorization") or ""
+        scheme, _, value = given.partition(" ")
+        if scheme.lower() != "bearer" or not hmac.compare_digest(value.strip().encode(), self.auth_token.encode()):
+            raise _Reject(401, "unauthorized", "missing or wrong Authorization: Bearer token", "未授权的请求")
+
+    async def _read_body(self, request: Request) -> bytes:
+        declared = request.headers.get("content-length")
+        too_large = _Reject(413, "payload_too_large", f"body larger than {self.max_body_bytes} bytes",
+                            "消息内容过大")
+        if declared and declared.strip().isdigit() and int(declared) > self.max_body_bytes:
+            raise too_large
+        if request.stream is None:
+            body = request.body or b""
+        else:
+            chunks: List[bytes] = []
+            size = 0
+            async for chunk in request.stream:
+                if chunk:
+                    size += len(chunk)
+                    if size > self.max_body_bytes:
+                        raise too_large
+                    chunks.append(chunk)
+            body = b"".join(chunks)
+        if len(body) > self.max_body_bytes:
+            raise too_large
+        return body
+
+    async def _parse(self, request: Request) -> Tuple[str, str, Optional[Dict[str, Any]]]:
+        """Returns ``(sender, raw message text, masked metadata)`` or raises ``_Reject``."""
+        self._check_auth(request)
+        body = await self._read_body(request)
+        try:
+            decoded = body.decode("utf-8")
+        except UnicodeDecodeError:
+            raise _bad_request("body is not valid UTF-8", "消息不是有效的 UTF-8 文本") from None
+        try:
+            payload = json.loads(decoded)
+        except (ValueError, RecursionError):
+            raise _bad_request("body is not valid JSON", "消息不是有效的 JSON") from None
+        if not isinstance(payload, dict):
+            raise _bad_request("body must be a JSON object", "消息必须是 JSON 对象")
+        if "sender" not in payload:
+            raise _bad_request("sender is required", "缺少 sender（会话编号）")
+        problem = _bad_sender(payload["sender"])
+        if problem:
+            raise _bad_request(problem, "sender（会话编号）必须是 1-128 个字符的字符串")
+        message = payload.get("message")
+        if not isinstance(message, str):
+            raise _bad_request("message must be a string", "message（消息内容）必须是字符串")
+        metadata = payload.get("metadata")
+        if metadata is not None and not isinstance(metadata, dict):
+            raise _bad_request("metadata must be a JSON object", "metadata 必须是 JSON 对象")
+        if metadata is not None:
+            metadata = mask_value(metadata)
+        return payload["sender"], message, metadata
+
+    # -------------------------------------------------------------- answering
+    async def _answer(self, on_new_message: Callable[[UserMessage], Awaitable[Any]], text: str,
+                      sender_id: str, metadata: Optional[Dict[str, Any]]) -> List[Dict[str, Any]]:
+        collector = CollectingOutputChannel()
+        failed = False
+        try:
+            await on_new_message(
+                UserMessage(text, collector, sender_id, input_channel=CHANNEL_NAME, metadata=metadata)
+            )
+        except CancelledError:
+            logger.error("REST channel: the answer for a message timed out")
+            failed = True
+        except Exception:
+            logger.exception("REST channel: Rasa failed to handle a message")
+            failed = True
+        messages = list(collector.messages)
+        if failed and not any(m.get("text") == APOLOGY_REPLY for m in messages):
+            messages.append({"recipient_id": sender_id, "text": APOLOGY_REPLY})
+        elif not messages and not text.startswith("/"):
+            logger.error("REST channel: Rasa produced no answer to a user message; sending the apology")
+            messages.append({"recipient_id": sender_id, "text": APOLOGY_REPLY})
+        return messages
+
+    def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
+        rest = Blueprint("custom_webhook_yibao_rest", __name__)
+
+        @rest.route("/", methods=["GET"])
+        async def health(_: Request) -> HTTPResponse:
+            return response.json({"status": "ok"})
+
+        @rest.route("/webhook", methods=["POST"], stream=True)
+        async def receive(request: Request) -> Union[ResponseStream, HTTPResponse]:
+            try:
+                sender_id, raw_text, metadata = await self._parse(request)
+            except _Reject as rejection:
+                logger.info("REST request refused (%s): %s", rejection.status, rejection.message)
+                return rejection.response()
+
+            text, reply = prepare_text(raw_text, self.max_text_chars)
+            if reply is not None:
+                return response.json([{"recipient_id": sender_id, "text": reply}], ensure_ascii=False)
+
+            if rasa.utils.endpoints.bool_arg(request, "stream", default=False):
+                return response.stream(
+                    self.stream_response(on_new_message, text, sender_id, CHANNEL_NAME, metadata),
+                    content_type="text/event-stream",
+                )
+            messages = await self._answer(on_new_message, text, sender_id, metadata)
+            return response.json(messages, ensure_ascii=False)
+
+        return rest

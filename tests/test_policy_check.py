@@ -1,0 +1,56 @@
+"""`python -m yibao.policy_check` (what `make policy-check` runs): exit code and the lines it prints."""
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from conftest import FIXTURES
+from servers import PROJECT, env
+
+HEADER = "id,topic,item,rank,account_type,region,condition,answer,source,source_date,status,note\n"
+GOOD = "x1,contact,hotline,1,通用,全国,,国家医保服务热线 12393。,000_4ef41ffcd167f519.txt,2025-04-19,active,\n"
+
+
+def policy_check(*args) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "yibao.policy_check", *map(str, args)], cwd=PROJECT, env=env(),
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_broken_table_exits_1_naming_file_line_and_column_in_both_languages(tmp_path):
+    table = tmp_path / "broken.csv"
+    table.write_text(HEADER + GOOD + "x2,contact,local,2,通用,火星,,电话,000_4ef41ffcd167f519.txt,2025-04-19,active,\n"
+                     + "x3,contact,local,3,通用,全国,bind_day>>3,电话,000_4ef41ffcd167f519.txt,2025/04/19,active,\n",
+                     encoding="utf-8")
+    result = policy_check(table, FIXTURES / "sources_small.csv")
+    assert result.returncode == 1
+    lines = result.stdout.splitlines()
+    assert "broken.csv:3 [region] error: 地区 火星 无法对应到行政区划代码 / region '火星' does not resolve to a region code" in lines
+    assert any(line.startswith("broken.csv:4 [condition] error: 条件格式错误") and "malformed condition" in line
+               for line in lines)
+    assert any(line.startswith("broken.csv:4 [source_date] error: 日期应为 YYYY-MM-DD / date must be YYYY-MM-DD")
+               for line in lines)
+    assert lines[-1] == "broken.csv: 3 个错误 / 3 error(s)"
+
+
+def test_unreadable_header_exits_1(tmp_path):
+    table = tmp_path / "header.csv"
+    table.write_text("id,topic,answer\nx1,contact,答\n", encoding="utf-8")
+    result = policy_check(table, FIXTURES / "sources_small.csv")
+    assert result.returncode == 1
+    assert result.stdout.splitlines()[0].startswith("header.csv:1 [item,rank,account_type,region,condition,")
+
+
+def test_fixture_table_exits_0_and_lists_the_conflict_with_dates():
+    result = policy_check(FIXTURES / "policy_small.csv", FIXTURES / "sources_small.csv")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.splitlines() == [
+        "policy_small.csv: 冲突（以最新的为准）/ conflict (newest answers): account_difference/difference/通用/全国: "
+        "line 22 t-diff-b (2025-04-20); line 21 t-diff-a (2025-03-12)",
+        "policy_small.csv: OK — 23 rows, 22 active, 1 superseded, 1 conflicts kept with dates",
+    ]
+
+
+def test_default_is_the_project_table():
+    result = policy_check()
+    assert result.returncode == 0, result.stdout
+    assert result.stdout.splitlines()[-1].startswith("policy_table.csv: OK — ")
