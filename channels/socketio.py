@@ -150,7 +150,7 @@ class ChatBlueprint(Blueprint):
     def register(self, app: Sanic, options: Dict[Text, Any]) -> None:
         self.ctx.sio.attach(app, self.ctx.socketio_path)
         for handler, uri, name in self.ctx.chat_routes:
-            app.add_route(handler, uri, methods=["GET", "HEAD"], name=name)
+            app.add_route(handler, uri, methods=["GET", "HEAD"], name=name, strict_slashes=True)
         super().register(app, options)
 
 

@@ -46,6 +46,8 @@ from rasa.core.channels.telegram import TelegramInput as RasaTelegramInput
 from rasa.core.channels.telegram import TelegramOutput as RasaTelegramOutput
 from rasa.shared.exceptions import RasaException
 
+from channels.rest import MAX_BODY_BYTES, prepare_text
+
 logger = logging.getLogger(__name__)
 
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
@@ -426,10 +428,12 @@ class TelegramInput(RasaTelegramInput):
             if not self._secret_matches(request.headers.get(SECRET_HEADER)):
                 logger.warning("Telegram update refused: missing or wrong %s", SECRET_HEADER)
                 return response.text("forbidden", status=403)
+            if len(request.body or b"") > MAX_BODY_BYTES:
+                return response.text("payload too large", status=413)
             try:
                 update = json.loads(request.body)
                 update_id = _update_id(update)
-            except (ValueError, UnicodeDecodeError):
+            except (ValueError, UnicodeDecodeError, RecursionError):
                 return response.text("bad request: body is not a Telegram Update", status=400)
             if not self._recent_updates.add(update_id):
                 logger.debug("Telegram update %s already handled", update_id)
@@ -473,8 +477,11 @@ class TelegramInput(RasaTelegramInput):
             if not edited and any(key in message for key in NON_TEXT_CONTENT):
                 await self._send_safely(chat_id, ONLY_TEXT_REPLY)
             return  # service messages and edited captions/media: nothing to answer
-        text = text.strip()
-        if not text:
+        # Control characters removed, personal numbers masked; empty or over-long text is answered
+        # politely without reaching the NLU.
+        text, polite = prepare_text(text)
+        if polite is not None:
+            await self._send_safely(chat_id, polite)
             return
         if _is_start_command(text):
             text = START_INTENT

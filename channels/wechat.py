@@ -59,6 +59,9 @@ from wechatpy.enterprise import replies as wecom_replies
 from wechatpy.enterprise.crypto import WeChatCrypto as WeComCrypto
 from wechatpy.exceptions import InvalidSignatureException
 
+from channels.rest import EMPTY_TEXT_REPLY as REST_EMPTY_TEXT_REPLY
+from channels.rest import prepare_text
+
 logger = logging.getLogger(__name__)
 
 CHANNEL_NAME = "wechat"
@@ -433,9 +436,10 @@ class WeChatInput(InputChannel):
             metadata["AgentID"] = fields["AgentID"]
 
         if msg_type == "text":
-            content = (fields.get("Content") or "").strip()
-            if not content:
-                return EMPTY_TEXT_REPLY
+            # Control characters removed, personal numbers masked, over-long text answered politely.
+            content, polite = prepare_text(fields.get("Content") or "")
+            if polite is not None:
+                return EMPTY_TEXT_REPLY if polite == REST_EMPTY_TEXT_REPLY else polite
             msg_id = (fields.get("MsgId") or "").strip()
             key = f"msg:{msg_id}" if msg_id else f"text:{openid}:{fields['CreateTime']}:{hashlib.sha1(content.encode()).hexdigest()}"
             return await self._answer_once(key, openid, content, metadata, msg_id or None, started, on_new_message)

@@ -138,3 +138,21 @@ def test_a_real_question_is_not_mistaken_for_an_answer(small_table, texts):
     turn = say(small_table, texts, "account_difference", text,
                [ent("account_type", text, "亲情账户"), ent("account_type", text, "家庭共济")], slots)
     assert turn.slots["topic"] == "account_difference"
+
+
+def test_long_answers_keep_user_specific_rows_and_the_next_step(real_table):
+    from yibao.dialogue import shortlist
+    from yibao.policy import lookup
+    found = lookup(real_table, "balance_unusable", None, {"insurance_type": "居民医保"}, None)
+    chosen = shortlist(found.rows, 6)
+    assert len(found.rows) > 6 and len(chosen) == 6
+    assert "resident_no_account" in [row.item for row in chosen]
+    assert chosen[-1].item == "next_step"
+    assert [row.rank for row in chosen] == sorted(row.rank for row in chosen)
+
+
+def test_difference_question_may_name_both_types(small_table, texts):
+    text = "亲情账户和家庭共济有啥区别"
+    turn = say(small_table, texts, "account_difference", text,
+               [ent("account_type", text, "亲情账户"), ent("account_type", text, "家庭共济")])
+    assert turn.messages[0].text.startswith("1. 亲情账户是展码，家庭共济是把个人账户的钱给家人用。")

@@ -37,6 +37,12 @@ SLOT_BUTTONS = {
 }
 FALLBACK_CANDIDATES = (*INTENT_TOPICS, "human_handoff")
 SHORT_ANSWER_LENGTH = 12
+# Long lists lose elderly readers: at most this many facts per table topic. Rows specific to the
+# user (a matched condition or region) come first; the closing "what to do next" row (rank >= 90)
+# is always kept.
+MAX_ROWS_PER_TOPIC = {"how_to_use": 3}
+DEFAULT_MAX_ROWS = 6
+NEXT_STEP_RANK = 90
 
 
 @dataclass
@@ -92,6 +98,15 @@ def facts_from(slots: Mapping[str, Any], table: PolicyTable) -> dict[str, Any]:
     return facts
 
 
+def shortlist(rows: list[PolicyRow], limit: int) -> list[PolicyRow]:
+    """At most `limit` rows in answer order, keeping user-specific rows and the next-step row."""
+    closing = [row for row in rows if row.rank >= NEXT_STEP_RANK]
+    body = [row for row in rows if row.rank < NEXT_STEP_RANK]
+    room = max(limit - len(closing), 1)
+    chosen = sorted(body, key=lambda r: (not (r.condition or r.region != "全国"), r.rank, r.id))[:room]
+    return sorted(chosen, key=lambda r: (r.rank, r.id)) + closing
+
+
 def _needs_account_type(table: PolicyTable, topics: Iterable[str]) -> bool:
     types = {row.account_type for row in table.active() if row.topic in topics}
     return all(kind in types for kind in ACCOUNT_TYPES)
@@ -119,7 +134,7 @@ def answer_topic(topic: str, slots: Mapping[str, Any], table: PolicyTable,
     missing: list[str] = []
     for table_topic in topics:
         found = lookup(table, table_topic, account_type, facts, place)
-        rows.extend(found.rows)
+        rows.extend(shortlist(found.rows, MAX_ROWS_PER_TOPIC.get(topic, DEFAULT_MAX_ROWS)))
         overruled.extend(found.overruled)
         missing.extend(slot for slot in found.missing_slots if slot not in missing and not slots.get(slot))
 
@@ -158,6 +173,8 @@ def respond(intent: str, text: str, entity_list: list[Mapping[str, Any]], slots:
     if found.unknown_regions and not any(k in found.slots for k in ("insured_region", "treatment_region")):
         problem_messages.append(Message(texts["region_unknown"].format(text=found.unknown_regions[0])))
     for slot in found.conflicting:
+        if slot == "account_type" and topic in BOTH_TYPES_INTENTS:
+            continue  # "亲情账户和家庭共济有啥区别" names both on purpose
         problem_messages.append(Message(texts[f"conflict_{slot}"], buttons_for(slot)))
     if problem_messages:
         return Turn(messages=problem_messages, slots=updates,

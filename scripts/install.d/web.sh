@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Web chat and channel-test dependencies. Idempotent and quick when everything is there:
+#   - web/node_modules from the committed web/package-lock.json (`npm ci`, only when missing or the lock
+#     changed; no install scripts run);
+#   - Debian's chromium for the headless browser test (never `playwright install`, which downloads);
+#   - tmux, which drives `rasa shell` in a terminal in tests/test_shell.py.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+WEB=web
+LOCK="$WEB/package-lock.json"
+if [ -f "$LOCK" ]; then
+  STAMP="$WEB/node_modules/.yibao-lock-$(sha256sum "$LOCK" | cut -c1-16)"
+  if [ ! -f "$STAMP" ] || [ ! -f "$WEB/node_modules/rasa-webchat/lib/index.js" ]; then
+    if command -v npm >/dev/null 2>&1; then
+      echo "==> installing the web chat widget (npm ci in $WEB/)"
+      (cd "$WEB" && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error)
+      rm -f "$WEB"/node_modules/.yibao-lock-*
+      touch "$STAMP"
+    else
+      echo "npm not found: the web chat page (/chat/) needs Node.js and npm (apt-get install -y npm)" >&2
+    fi
+  fi
+fi
+
+apt_install() {
+  # Installs Debian packages; refreshes the package lists only when a package is not known yet.
+  command -v apt-get >/dev/null 2>&1 || { echo "apt-get not found: install $* by hand" >&2; return 0; }
+  [ "$(id -u)" = 0 ] || { echo "not root: install $* by hand (apt-get install -y $*)" >&2; return 0; }
+  local pkg
+  for pkg in "$@"; do
+    if [ -z "$(apt-cache policy "$pkg" 2>/dev/null | awk '/Candidate:/ {print $2}' | grep -v '(none)')" ]; then
+      apt-get update -qq
+      break
+    fi
+  done
+  echo "==> apt-get install -y $*"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+}
+
+missing=()
+[ -x /usr/bin/chromium ] || missing+=(chromium)
+command -v tmux >/dev/null 2>&1 || missing+=(tmux)
+if [ "${#missing[@]}" -gt 0 ]; then
+  apt_install "${missing[@]}" || echo "warning: could not install ${missing[*]} (needed only by the browser and shell tests)" >&2
+fi
+exit 0

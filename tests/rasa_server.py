@@ -1,0 +1,143 @@
+"""A real `rasa run` for tests: the trained model, a temporary endpoints file (free ports, a temporary
+SQLite tracker file unless told otherwise) and a temporary credentials file."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Sequence
+
+import yaml
+
+from servers import MODEL, PROJECT, VENV_BIN, free_port
+
+QUIET_ENV = {
+    "PYTHONPATH": str(PROJECT),
+    "TF_CPP_MIN_LOG_LEVEL": "3",
+    "RASA_TELEMETRY_ENABLED": "false",
+    "SQLALCHEMY_SILENCE_UBER_WARNING": "1",
+    "PYTHONWARNINGS": "ignore::DeprecationWarning",
+}
+
+
+def masking_sqlite(db: Path) -> Dict[str, Any]:
+    return {"type": "stores.tracker_store.MaskingSQLTrackerStore", "dialect": "sqlite", "db": str(db)}
+
+
+class RasaServer:
+    """``rasa run`` in a subprocess on 127.0.0.1 and a free port."""
+
+    def __init__(
+        self,
+        workdir: Path,
+        action_port: int,
+        *,
+        tracker_store: Optional[Dict[str, Any]] = None,
+        credentials: Optional[Dict[str, Any]] = None,
+        env: Optional[Dict[str, str]] = None,
+        args: Sequence[str] = (),
+    ) -> None:
+        self.workdir = Path(workdir)
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.port = free_port()
+        self.db = self.workdir / "tracker.db"
+        self.endpoints = {
+            "action_endpoint": {"url": f"http://127.0.0.1:{action_port}/webhook"},
+            "tracker_store": tracker_store or masking_sqlite(self.db),
+        }
+        self.credentials = credentials if credentials is not None else {"channels.rest.RestInput": None}
+        self.env = {**os.environ, **QUIET_ENV, **(env or {})}
+        self.args = list(args)
+        self.log = self.workdir / "rasa.log"
+        self.process: Optional[subprocess.Popen] = None
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def command(self) -> List[str]:
+        endpoints, credentials = self.workdir / "endpoints.yml", self.workdir / "credentials.yml"
+        endpoints.write_text(yaml.safe_dump(self.endpoints, allow_unicode=True), encoding="utf-8")
+        credentials.write_text(yaml.safe_dump(self.credentials, allow_unicode=True), encoding="utf-8")
+        return [str(VENV_BIN / "rasa"), "run", "--model", str(MODEL), "--endpoints", str(endpoints),
+                "--credentials", str(credentials), "--port", str(self.port), "--interface", "127.0.0.1",
+                *self.args]
+
+    def start(self, timeout: float = 300) -> "RasaServer":
+        # The model refers to build/spacy_zh relative to the project, so Rasa runs there.
+        self.process = subprocess.Popen(self.command(), cwd=PROJECT, env=self.env,
+                                        stdout=open(self.log, "wb"), stderr=subprocess.STDOUT,
+                                        start_new_session=True)
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"rasa run exited with {self.process.returncode}:\n{self.log_text()[-3000:]}")
+            try:
+                with urllib.request.urlopen(f"{self.base}/webhooks/rest/", timeout=2):
+                    return self
+            except OSError:
+                time.sleep(0.5)
+        self.stop()
+        raise TimeoutError(f"rasa run did not answer within {timeout} s:\n{self.log_text()[-3000:]}")
+
+    def stop(self) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        try:
+            os.killpg(self.process.pid, signal.SIGTERM)
+        except ProcessLookupError:
+            return
+        try:
+            self.process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(timeout=10)
+
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def log_text(self) -> str:
+        return self.log.read_text(encoding="utf-8", errors="replace") if self.log.exists() else ""
+
+
+def post_json(url: str, payload: Any, timeout: float = 60) -> tuple:
+    """(status, parsed JSON or text)."""
+    return post_raw(url, json.dumps(payload, ensure_ascii=False).encode("utf-8"), timeout=timeout)
+
+
+def post_raw(url: str, body: bytes, headers: Optional[Dict[str, str]] = None, timeout: float = 60) -> tuple:
+    request = urllib.request.Request(url, data=body, method="POST",
+                                     headers={"Content-Type": "application/json", **(headers or {})})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            status, raw, ctype = response.status, response.read(), response.headers.get("Content-Type", "")
+    except urllib.error.HTTPError as error:
+        status, raw, ctype = error.code, error.read(), error.headers.get("Content-Type", "")
+    text = raw.decode("utf-8", errors="replace")
+    if "json" in ctype:
+        try:
+            return status, json.loads(text)
+        except ValueError:
+            pass
+    return status, text
+
+
+def texts(reply: Any) -> str:
+    """The bot texts of a REST answer, joined."""
+    if not isinstance(reply, list):
+        return ""
+    return "\n".join(str(m.get("text", "")) for m in reply if isinstance(m, dict))
+
+
+def sqlite_rows(db: Path, sender: Optional[str] = None) -> List[tuple]:
+    """(id, sender_id, type_name, intent_name, action_name, data) rows of the events table."""
+    with sqlite3.connect(str(db)) as connection:
+        query = "SELECT id, sender_id, type_name, intent_name, action_name, data FROM events"
+        if sender is None:
+            return connection.execute(query + " ORDER BY id").fetchall()
+        return connection.execute(query + " WHERE sender_id = ? ORDER BY id", (sender,)).fetchall()
