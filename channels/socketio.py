@@ -6,7 +6,8 @@ what breaks on Rasa 3.6.21 / Python 3.11 / python-socketio 5:
 
 * The engine.io transport is long-polling only. Sanic 21.12's websocket code passes bare coroutines
   to ``asyncio.wait``, which Python 3.11 forbids, so a websocket upgrade kills the connection. With
-  ``transports=["polling"]`` the server never offers the upgrade and the client stays on polling.
+  ``transports=["polling"]`` and ``allow_upgrades=False`` the server refuses websocket connections and
+  offers no upgrade in its handshake, so the client stays on long-polling without even trying.
 * ``enter_room`` is awaited (it is a coroutine in python-socketio 5; Rasa calls it without ``await``),
   so with ``session_persistence: true`` the replies reach the browser and the conversation (sender id
   = the widget's ``session_id``) survives a page reload.
@@ -239,7 +240,8 @@ class SocketIOInput(RasaSocketIOInput):
     # ---------------------------------------------------------------------------------- socket.io
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
         # Polling only (see the module docstring); CORS is left to Sanic-CORS (`rasa run --cors`).
-        sio = AsyncServer(async_mode="sanic", cors_allowed_origins=[], transports=["polling"])
+        sio = AsyncServer(async_mode="sanic", cors_allowed_origins=[], transports=["polling"],
+                          allow_upgrades=False)
         socketio_webhook = ChatBlueprint(sio, self.socketio_path, self._chat_routes(),
                                          "socketio_webhook", __name__)
         self.sio = sio

@@ -30,7 +30,8 @@ VENV_BIN = _VENV if (_VENV / "rasa").exists() else Path(sys.executable).parent
 MODEL = PROJECT / "models" / "yibao.tar.gz"
 SCALE_ENDPOINTS = PROJECT / "endpoints.scale.yml"
 NGINX_TEMPLATE = PROJECT / "deploy" / "nginx.conf.template"
-REST_ONLY = "rest:\n"
+# The project's checking REST channel when it is there (same URL as Rasa's `rest`).
+REST_ONLY = ("channels.rest.RestInput:\n" if (PROJECT / "channels" / "rest.py").exists() else "rest:\n")
 
 # The variables endpoints.scale.yml reads, with the values for the services on this machine.
 # Rasa refuses to start when one of them is unset, so every launcher fills them from here.
@@ -140,22 +141,35 @@ def wait_rasa(port: int, process: subprocess.Popen, timeout: float = 300) -> flo
 
 def stop(process: Optional[subprocess.Popen], sig: int = signal.SIGTERM, timeout: float = 30) -> None:
     """Stop a process this module started (and the workers it forked, in its own session)."""
-    if process is None or process.poll() is not None:
-        return
-    try:
-        os.killpg(process.pid, sig)
-    except ProcessLookupError:
-        return
-    try:
-        process.wait(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait(timeout=10)
+    stop_all([process], sig, timeout)
+
+
+def stop_all(processes: List[Optional[subprocess.Popen]], sig: int = signal.SIGTERM, timeout: float = 30) -> None:
+    """Signal every process (its whole session) at once, then wait; SIGKILL what outlives `timeout`."""
+    running = [process for process in processes if process is not None and process.poll() is None]
+    for process in running:
+        try:
+            os.killpg(process.pid, sig)
+        except ProcessLookupError:
+            pass
+    deadline = time.monotonic() + timeout
+    for process in running:
+        try:
+            process.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            try:
+                os.killpg(process.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            process.wait(timeout=10)
     # Forked Sanic workers live in the same session: make sure none outlives its parent.
-    try:
-        os.killpg(process.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
+    for process in processes:
+        if process is None:
+            continue
+        try:
+            os.killpg(process.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
 
 
 def tree_pids(root: int) -> List[int]:
@@ -293,11 +307,10 @@ class Cluster:
         stop(self.replicas[index], signal.SIGKILL)
 
     def stop(self) -> None:
-        for process in self.replicas:
-            stop(process)
-        stop(self.nginx, signal.SIGQUIT)
-        for process in self.actions:
-            stop(process)
+        # nginx first: its idle keep-alive connections would hold Rasa's graceful shutdown.
+        stop(self.nginx, signal.SIGQUIT, timeout=10)
+        stop_all(self.replicas)
+        stop_all(self.actions)
 
     def __enter__(self) -> "Cluster":
         return self.start()

@@ -150,7 +150,7 @@ def _rest_client(handler):
     Sanic.test_mode = True
     app = Sanic(f"faults_rest_{uuid.uuid4().hex[:8]}")
     channel = RestInput()
-    app.blueprint(channel.blueprint(handler), url_prefix=channel.url_prefix())
+    app.blueprint(channel.blueprint(handler), url_prefix="/webhooks/rest")
     return SanicASGITestClient(app)
 
 

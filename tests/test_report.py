@@ -188,6 +188,9 @@ def check_report(html: str) -> None:
     assert m["unhelpful_row/t-eff-gj/unhelpful"] == "1" and m["unhelpful_row/t-fail-qq-1/unhelpful"] == "1"
     assert "unhelpful_row/t-remote-no/unhelpful" not in m
     assert "绑定成功后立即生效，部分地区约30天等待期。" in html  # the row's answer from the table
+    assert m["feedback/1/question"] == "家庭共济多久生效"
+    assert m["feedback/2/question"] == "手机138****5678 绑定不了"  # the question, not the button pressed after it
+    assert m["feedback/2/rows"] == "t-fail-qq-1, t-fail-qq-2"
     assert m["total/unhelpful"] == "2" and m["total/helpful"] == "1"
     # Regions: 杭州 and 延边 have no rows of their own (nor do 浙江, 吉林); 河南 has; 上海 was before the range.
     assert "region_without_rows/杭州" in m and "region_without_rows/延边" in m
@@ -312,3 +315,39 @@ def test_report_from_postgresql(tmp_path):
         with admin.cursor() as cursor:
             cursor.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         admin.close()
+
+
+def test_clusters_group_near_duplicates_deterministically():
+    from yibao.report.cluster import cluster_texts
+
+    texts = ["报销比例多少", "种牙能报销吗", "住院报销比例多少", "种牙能报销吗？", "种牙能不能报销", "报销比例是多少啊",
+             "亲情账户怎么解绑"]
+    clusters = cluster_texts(texts)
+    assert [(c.count, c.label) for c in clusters] == [(3, "住院报销比例多少"), (3, "种牙能报销吗"), (1, "亲情账户怎么解绑")]
+    assert clusters[1].examples == [("种牙能报销吗", 2), ("种牙能不能报销", 1)]
+    assert [c.examples for c in cluster_texts(list(reversed(texts)))][0] == clusters[0].examples
+    assert cluster_texts([]) == [] and cluster_texts(["  ", "？"]) == []
+
+
+def test_user_text_is_escaped_and_masked_in_the_html():
+    from yibao.policy import load_table
+    from yibao.report import build_report, render_html
+    from yibao.report.source import StoredEvent
+
+    t = at("2026-11-20T10:00:00")
+    hostile = f"<script>alert('x')</script> 卡号6222 0212 3456 7890 电话{PHONE}"
+    events = [
+        StoredEvent("s1", "user", t, "nlu_fallback", None,
+                    {"event": "user", "text": hostile, "input_channel": "<b>web</b>",
+                     "parse_data": {"intent": {"name": "nlu_fallback"}, "intent_ranking": []}}),
+        StoredEvent("s1", "action", t + 1, None, "action_fallback_choices", {"event": "action"}),
+        StoredEvent("s1", "slot", t + 2, None, "insured_region", {"event": "slot", "name": "insured_region",
+                                                                  "value": "<i>火星</i>"}),
+    ]
+    report = build_report(events, datetime(2026, 11, 20).date(), datetime(2026, 11, 20).date(),
+                          load_table(FIXTURES / "policy_small.csv", FIXTURES / "sources_small.csv"))
+    html = render_html(report)
+    assert "<script>" not in html and "<b>web</b>" not in html and "<i>火星</i>" not in html
+    assert "&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt; 卡号[银行卡号] 电话138****5678" in html
+    assert PHONE not in html and "6222 0212" not in html
+    assert metrics(html)["region_without_rows/<i>火星</i>"] == "<i>火星</i>"  # as text, once unescaped

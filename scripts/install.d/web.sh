@@ -3,6 +3,7 @@
 #   - web/node_modules from the committed web/package-lock.json (`npm ci`, only when missing or the lock
 #     changed; no install scripts run);
 #   - Debian's chromium for the headless browser test (never `playwright install`, which downloads);
+#   - a Chinese font (fonts-wqy-microhei, 1.6 MB) so headless screenshots show text, not boxes;
 #   - tmux, which drives `rasa shell` in a terminal in tests/test_shell.py.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -41,6 +42,7 @@ apt_install() {
 missing=()
 [ -x /usr/bin/chromium ] || missing+=(chromium)
 command -v tmux >/dev/null 2>&1 || missing+=(tmux)
+[ -f /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ] || missing+=(fonts-wqy-microhei)
 if [ "${#missing[@]}" -gt 0 ]; then
   apt_install "${missing[@]}" || echo "warning: could not install ${missing[*]} (needed only by the browser and shell tests)" >&2
 fi

@@ -16,6 +16,8 @@ Definitions (also printed in the report):
 from __future__ import annotations
 
 import hashlib
+import hmac
+import os
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -32,6 +34,7 @@ FALLBACK_INTENT = "nlu_fallback"
 OUT_OF_SCOPE_INTENT = "out_of_scope"
 FALLBACK_ACTIONS = ("action_fallback_choices", "action_default_fallback")
 ANSWER_ACTION = "action_answer"
+FEEDBACK_INTENTS = ("feedback_helpful", "feedback_unhelpful")
 REGION_SLOTS = ("insured_region", "treatment_region")
 UNKNOWN_CHANNEL = "(unknown)"
 
@@ -80,7 +83,7 @@ class UserTurn:
 @dataclass
 class FeedbackEvent:
     timestamp: float
-    conversation: str  # a short hash of the sender id, never the id itself
+    conversation: str  # a salted short hash of the sender id, never the id itself
     channel: str
     helpful: bool
     topic: str | None
@@ -160,9 +163,12 @@ class Report:
         return [region for region in self.regions if not region.has_specific_rows]
 
 
-def conversation_key(sender_id: str) -> str:
-    """A stable short name for a conversation that does not reveal the sender id."""
-    return hashlib.sha256(sender_id.encode("utf-8")).hexdigest()[:10]
+def conversation_key(sender_id: str, salt: bytes) -> str:
+    """A short name for a conversation that does not reveal the sender id (a phone number, an openid).
+
+    Salted per report, so that the key cannot be matched against guessed ids.
+    """
+    return hmac.new(salt, sender_id.encode("utf-8"), hashlib.sha256).hexdigest()[:10]
 
 
 def _suggested(parse_data: dict[str, Any], intent: str | None) -> str | None:
@@ -186,6 +192,7 @@ def replay(events: Iterable[StoredEvent], lo: float, hi: float) -> Replay:
 
     Events before `lo` only set the slots; what is returned happened inside [lo, hi).
     """
+    salt = os.urandom(16)
     turns: list[UserTurn] = []
     bot_times: list[float] = []
     feedback: list[FeedbackEvent] = []
@@ -197,7 +204,8 @@ def replay(events: Iterable[StoredEvent], lo: float, hi: float) -> Replay:
     for sender_id, stream in by_sender.items():
         slots: dict[str, Any] = {}
         turn: UserTurn | None = None
-        last_question: str | None = None
+        last_text: str | None = None  # the latest user message in words (not a button, not feedback)
+        last_question: str | None = None  # the one the latest answer with table rows replied to
         for event in stream:
             data = event.data
             kind = event.type_name or data.get("event")
@@ -211,6 +219,8 @@ def replay(events: Iterable[StoredEvent], lo: float, hi: float) -> Replay:
                                 _suggested(parse, intent), data.get("input_channel") or UNKNOWN_CHANNEL)
                 if inside:
                     turns.append(turn)
+                if not turn.is_payload and turn.text.strip() and intent not in FEEDBACK_INTENTS:
+                    last_text = turn.text
             elif kind == "bot":
                 if inside:
                     bot_times.append(event.timestamp)
@@ -222,11 +232,11 @@ def replay(events: Iterable[StoredEvent], lo: float, hi: float) -> Replay:
             elif kind == "slot":
                 name, value = data.get("name") or event.action_name, data.get("value")
                 slots[name] = value
-                if name == "last_rows" and value and turn is not None and not turn.is_payload:
-                    last_question = turn.text
+                if name == "last_rows" and value:
+                    last_question = last_text
                 if name == "feedback" and isinstance(value, dict) and inside:
                     feedback.append(FeedbackEvent(
-                        event.timestamp, conversation_key(sender_id), turn.channel if turn else UNKNOWN_CHANNEL,
+                        event.timestamp, conversation_key(sender_id, salt), turn.channel if turn else UNKNOWN_CHANNEL,
                         bool(value.get("helpful")), value.get("topic"), [str(r) for r in value.get("rows") or []],
                         mask_value(dict(value.get("slots") or {})),
                         mask_personal_numbers(last_question) if last_question else None))

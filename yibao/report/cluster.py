@@ -20,9 +20,12 @@ _NOISE = re.compile(r"[\s\W_]+", re.UNICODE)
 
 
 def normalise(text: str) -> str:
-    """What two texts must share to count as the same question: NFKC, lower case, no spaces/punctuation."""
+    """What two texts must share to count as the same question: NFKC, lower case, no spaces/punctuation.
+
+    Empty for a text of only punctuation, spaces or emoji: such messages are not grouped or exported.
+    """
     folded = unicodedata.normalize("NFKC", text or "").lower()
-    return _NOISE.sub("", folded) or folded.strip()
+    return _NOISE.sub("", folded)
 
 
 @dataclass

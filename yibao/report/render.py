@@ -189,11 +189,13 @@ def render_html(report: Report) -> str:
     if unhelpful:
         out.append("<h3>每条反馈 / each feedback</h3>")
         rows = []
-        for item in unhelpful:
+        for number, item in enumerate(unhelpful, start=1):
             slots = " ".join(f'<span class="tag">{e(k)}={e(v)}</span>' for k, v in sorted(item.slots.items()))
             rows.append(f"<tr><td>{e(_time(item.timestamp, r))}</td><td><code>{e(item.conversation)}</code></td>"
-                        f"<td>{e(item.channel)}</td><td>{e(item.topic or '–')}</td><td>{e(', '.join(item.rows) or '–')}</td>"
-                        f"<td>{e(item.question or '–')}</td><td>{slots}</td></tr>")
+                        f"<td>{e(item.channel)}</td><td>{e(item.topic or '–')}</td>"
+                        f'<td data-metric="feedback/{number}/rows">{e(", ".join(item.rows) or "–")}</td>'
+                        f'<td data-metric="feedback/{number}/question">{e(item.question or "–")}</td>'
+                        f"<td>{slots}</td></tr>")
         out.append(_table(["时间 / time", "会话 / conversation", "渠道 / channel", "主题 / topic", "行 / rows",
                            "问题 / question", "槽位 / slots"], rows))
     out.append("</section>")

@@ -1,0 +1,398 @@
+"""Scale-out on existing engines: two Rasa replicas and two action servers behind nginx, the tracker
+store in PostgreSQL and the lock store in Redis (endpoints.scale.yml, deploy/cluster.py).
+
+One user's turns alternate between the two replicas (and the nginx front) while other users talk at
+the same time: every message gets exactly one reply set, in order, with the context kept, and the
+events stored in PostgreSQL are in order, complete and without duplicates. Then replica 2 is killed
+(SIGKILL) while it is answering: conversations on replica 1 go on unaffected, the conversations that
+were on replica 2 continue on replica 1, and every stored tracker still loads and is consistent.
+
+Uses the PostgreSQL (127.0.0.1:5432) and Redis (127.0.0.1:6379) already running on this machine: a
+fresh database and a fresh Redis key prefix, both removed at the end.
+"""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import json
+import os
+import random
+import re
+import shutil
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Dict, List, Optional, Tuple
+
+import pytest
+import yaml
+
+PROJECT = Path(__file__).resolve().parent.parent
+if str(PROJECT) not in sys.path:
+    sys.path.insert(0, str(PROJECT))
+
+from deploy.cluster import MODEL, SCALE_DEFAULTS, Cluster, nginx_binary, port_open  # noqa: E402
+
+pytestmark = pytest.mark.skipif(not MODEL.exists(), reason="needs the trained model: run `make train`")
+
+PG = {"host": os.environ.get("TRACKER_DB_HOST", "127.0.0.1"), "port": int(os.environ.get("TRACKER_DB_PORT", "5432")),
+      "user": os.environ.get("TRACKER_DB_USER", "postgres"), "password": os.environ.get("TRACKER_DB_PASSWORD", "")}
+REDIS = {"host": os.environ.get("REDIS_HOST", "127.0.0.1"), "port": int(os.environ.get("REDIS_PORT", "6379"))}
+REDIS_DB = 3  # not the profile's default (1): the test never touches a running demo's locks
+LOCK_LIFETIME = 15  # seconds; a ticket left by a killed replica blocks its conversation this long at most
+
+# (message, must contain, must not contain). The second turn of each pair only works with the slots
+# the first one stored (account_type + topic, the two regions, topic), whichever replica stored them.
+SCRIPT: List[Tuple[str, List[str], List[str]]] = [
+    ("亲情账户绑定后多久生效", ["哪天绑定"], []),
+    ("我是10月16号绑的", ["11月生效"], []),
+    ("我在江苏参保,我爸在河南,家庭共济能用吗", ["江苏", "河南"], []),
+    ("那上海呢?", ["上海"], ["请问"]),
+    ("医保卡有余额为什么不能用", ["激活"], []),
+    ("我是居民医保", ["没有个人账户"], []),
+]
+
+
+def unavailable_reason() -> Optional[str]:
+    if not port_open(PG["port"], PG["host"]):
+        return f"PostgreSQL is not reachable on {PG['host']}:{PG['port']}"
+    if not port_open(REDIS["port"], REDIS["host"]):
+        return f"Redis is not reachable on {REDIS['host']}:{REDIS['port']}"
+    if nginx_binary() is None:
+        return "nginx is not installed: run `make install` (scripts/install.d/nginx.sh)"
+    return None
+
+
+@contextlib.contextmanager
+def pg_cursor(dbname: str):
+    import psycopg2
+
+    connection = psycopg2.connect(dbname=dbname, **PG)
+    connection.autocommit = True  # CREATE / DROP DATABASE cannot run in a transaction
+    try:
+        with connection.cursor() as cursor:
+            yield cursor
+    finally:
+        connection.close()
+
+
+@dataclass
+class Turn:
+    sender: str
+    text: str
+    url: str
+    replies: Optional[list] = None
+    error: Optional[str] = None
+    seconds: float = 0.0
+
+
+def squash(text: str) -> str:
+    return re.sub(r"\s+", "", text)
+
+
+def reply_text(replies: list) -> str:
+    return squash("".join(message.get("text", "") for message in replies))
+
+
+def post(url: str, sender: str, text: str, timeout: float = 90) -> list:
+    request = urllib.request.Request(url, data=json.dumps({"sender": sender, "message": text}).encode("utf-8"),
+                                     headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=timeout) as response:
+        return json.load(response)
+
+
+def send(url: str, sender: str, text: str, log: List[Turn], inflight: Optional[Dict[str, int]] = None,
+         lock: Optional[threading.Lock] = None) -> Turn:
+    turn = Turn(sender, text, url)
+    if inflight is not None:
+        with lock:
+            inflight[url] = inflight.get(url, 0) + 1
+    start = time.monotonic()
+    try:
+        turn.replies = post(url, sender, text)
+    except (urllib.error.URLError, ConnectionError, OSError) as error:  # HTTPError is a URLError
+        turn.error = f"{type(error).__name__}: {error}"
+    finally:
+        turn.seconds = time.monotonic() - start
+        if inflight is not None:
+            with lock:
+                inflight[url] -= 1
+    log.append(turn)
+    return turn
+
+
+def check_turn(turn: Turn, expected: Tuple[str, List[str], List[str]]) -> None:
+    text, must, must_not = expected
+    assert turn.text == text
+    assert turn.error is None, f"{turn.sender} '{text}' via {turn.url}: {turn.error}"
+    assert turn.replies, f"{turn.sender} '{text}' via {turn.url}: no reply"
+    joined = "".join(message.get("text", "") for message in turn.replies)
+    for word in must:
+        assert word in joined, f"{turn.sender} '{text}' via {turn.url}: '{word}' missing from {joined[:300]}"
+    for word in must_not:
+        assert word not in joined, f"{turn.sender} '{text}' via {turn.url}: '{word}' in {joined[:300]}"
+
+
+def stored_turns(db: str, sender: str) -> List[Tuple[str, str, bool]]:
+    """(user text, joined bot text, complete) per stored user message, in event-id order."""
+    with pg_cursor(db) as cursor:
+        cursor.execute("SELECT type_name, data FROM events WHERE sender_id = %s ORDER BY id", (sender,))
+        rows = cursor.fetchall()
+    turns: List[List] = []
+    for type_name, data in rows:
+        event = json.loads(data)
+        if type_name == "user":
+            turns.append([event.get("text") or "", "", False])
+        elif turns and type_name == "bot":
+            turns[-1][1] += event.get("text") or ""
+            turns[-1][2] = False
+        elif turns and type_name == "action":
+            turns[-1][2] = event.get("name") == "action_listen"
+    return [(text, squash(bot), complete) for text, bot, complete in turns]
+
+
+def stored_timestamps_ordered(db: str, sender: str) -> bool:
+    with pg_cursor(db) as cursor:
+        cursor.execute("SELECT timestamp FROM events WHERE sender_id = %s ORDER BY id", (sender,))
+        stamps = [row[0] for row in cursor.fetchall()]
+    return all(a <= b for a, b in zip(stamps, stamps[1:]))
+
+
+def assert_store_matches(db: str, sender: str, log: List[Turn]) -> None:
+    """The stored conversation is exactly the answered turns, plus at most the turns whose answer was
+    lost with a killed replica, in the order sent, each complete (ends in action_listen), none twice,
+    and each stored answer is the reply the user got."""
+    mine = [turn for turn in log if turn.sender == sender]
+    stored = stored_turns(db, sender)
+    assert all(complete for _, _, complete in stored), f"{sender}: an incomplete turn is stored: {stored}"
+    lost = [index for index, turn in enumerate(mine) if turn.error is not None]
+    assert len(lost) <= 3, f"{sender}: {len(lost)} failed turns"
+    matches = []
+    for kept in itertools.product([True, False], repeat=len(lost)):
+        dropped = {index for index, keep in zip(lost, kept) if not keep}
+        candidate = [turn for index, turn in enumerate(mine) if index not in dropped]
+        if [turn.text for turn in candidate] == [text for text, _, _ in stored]:
+            matches.append(candidate)
+    assert matches, (f"{sender}: stored user messages {[t for t, _, _ in stored]} are not the sent ones "
+                     f"{[turn.text for turn in mine]} (in order, once each, failed ones optional)")
+    assert any(all(turn.error is not None or bot == reply_text(turn.replies)
+                   for turn, (_, bot, _) in zip(candidate, stored)) for candidate in matches), \
+        f"{sender}: a stored answer differs from the reply the user got"
+    assert stored_timestamps_ordered(db, sender), f"{sender}: event timestamps out of order"
+
+
+def load_tracker(endpoints_env: Dict[str, str], sender: str):
+    """The tracker as Rasa itself loads it from endpoints.scale.yml's tracker store."""
+    from rasa.core.tracker_store import TrackerStore
+    from rasa.shared.core.domain import Domain
+    from rasa.utils.endpoints import read_endpoint_config
+
+    saved = {name: os.environ.get(name) for name in endpoints_env}
+    os.environ.update(endpoints_env)
+    try:
+        config = read_endpoint_config(str(PROJECT / "endpoints.scale.yml"), "tracker_store")
+        store = TrackerStore.create(config, Domain.load(str(PROJECT / "domain.yml")))
+        try:
+            return asyncio.new_event_loop().run_until_complete(store.retrieve(sender))
+        finally:
+            inner = getattr(store, "_tracker_store", store)
+            if getattr(inner, "engine", None) is not None:
+                inner.engine.dispose()
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+def dump_logs(workdir: Path) -> str:
+    parts = []
+    for log in sorted(workdir.glob("**/*.log")):
+        lines = [line for line in log.read_text(errors="replace").splitlines() if "Warning" not in line]
+        parts.append(f"--- {log.name}\n" + "\n".join(lines[-40:]))
+    return "\n".join(parts)
+
+
+@pytest.fixture(scope="module")
+def scale(tmp_path_factory):
+    reason = unavailable_reason()
+    if reason:
+        pytest.skip(reason)
+    import redis
+
+    workdir = tmp_path_factory.mktemp("scale")
+    db = f"yibao_scale_{uuid.uuid4().hex[:10]}"
+    prefix = f"yibaotest{uuid.uuid4().hex[:8]}"
+    with pg_cursor("postgres") as cursor:
+        cursor.execute(f"CREATE DATABASE {db}")
+    model = workdir / "yibao.tar.gz"
+    shutil.copyfile(MODEL, model)  # a retrain elsewhere cannot swap the model under the replicas
+    env = {"TRACKER_DB_NAME": db, "REDIS_LOCK_DB": str(REDIS_DB), "REDIS_KEY_PREFIX": prefix,
+           "TICKET_LOCK_LIFETIME": str(LOCK_LIFETIME)}
+    # Replica 1 runs two Sanic workers (Rasa allows it with the Redis lock store), replica 2 one.
+    cluster = Cluster(2, 2, workdir=workdir, env=env, model=model,
+                      replica_env=[{"SANIC_WORKERS": "2"}, {"SANIC_WORKERS": "1"}])
+    try:
+        try:
+            cluster.start()
+        except Exception as error:
+            raise RuntimeError(f"{error}\n{dump_logs(workdir)}") from error
+        tracker_env = {name: os.environ.get(name, value) for name, value in SCALE_DEFAULTS.items()}
+        tracker_env.update({name: value for name, value in env.items() if name in SCALE_DEFAULTS})
+        yield cluster, db, tracker_env
+    finally:
+        cluster.stop()
+        with pg_cursor("postgres") as cursor:
+            cursor.execute(f"DROP DATABASE IF EXISTS {db} WITH (FORCE)")
+        client = redis.Redis(db=REDIS_DB, **REDIS)
+        for key in client.scan_iter(f"{prefix}:*"):
+            client.delete(key)
+
+
+def test_scale_profile_uses_the_default_store_class_and_lets_rasa_run_several_workers(monkeypatch):
+    """Static checks of endpoints.scale.yml: the same tracker store class as endpoints.yml, every
+    ${VAR} has a default in deploy/cluster.py, and Rasa's own rule grants SANIC_WORKERS > 1 with it
+    (it falls back to one worker with the in-memory lock store of endpoints.yml)."""
+    from rasa.core.utils import number_of_sanic_workers
+    from rasa.utils.endpoints import read_endpoint_config
+
+    scale_text = (PROJECT / "endpoints.scale.yml").read_text(encoding="utf-8")
+    default = yaml.safe_load((PROJECT / "endpoints.yml").read_text(encoding="utf-8"))
+    variables = set(re.findall(r"\$\{(\w+)\}", "\n".join(line.split("#")[0] for line in scale_text.splitlines())))
+    assert variables and variables <= set(SCALE_DEFAULTS), variables - set(SCALE_DEFAULTS)
+    for name, value in SCALE_DEFAULTS.items():
+        monkeypatch.setenv(name, value)
+    tracker = read_endpoint_config(str(PROJECT / "endpoints.scale.yml"), "tracker_store")
+    assert tracker.type == default["tracker_store"]["type"]
+    assert tracker.kwargs["dialect"] == "postgresql"
+    monkeypatch.setenv("SANIC_WORKERS", "3")
+    assert number_of_sanic_workers(read_endpoint_config(str(PROJECT / "endpoints.scale.yml"), "lock_store")) == 3
+    assert number_of_sanic_workers(read_endpoint_config(str(PROJECT / "endpoints.yml"), "lock_store")) == 1
+
+
+def test_one_user_alternates_replicas_while_others_talk(scale):
+    cluster, db, tracker_env = scale
+    r1, r2, front = cluster.replica_url(0), cluster.replica_url(1), cluster.front_url
+    log: List[Turn] = []
+    user_a = "userA-" + uuid.uuid4().hex[:8]
+    # Each pair (first turn, follow-up) is answered by two different Rasa processes.
+    a_urls = [r1, r2, r1, r2, r1, r2, front, r1, front, r2, r2, front]
+    others = [f"user{n}-" + uuid.uuid4().hex[:8] for n in range(5)]
+
+    def talk_a() -> None:
+        for index, url in enumerate(a_urls):
+            check_turn(send(url, user_a, SCRIPT[index % 6][0], log), SCRIPT[index % 6])
+
+    def talk_other(sender: str, seed: int) -> None:
+        chooser = random.Random(seed)
+        for index in range(12):
+            send(chooser.choice([r1, r2, front]), sender, SCRIPT[index % 6][0], log)
+
+    started = time.monotonic()
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        futures = [pool.submit(talk_a)] + [pool.submit(talk_other, sender, n) for n, sender in enumerate(others)]
+        for future in futures:
+            future.result(timeout=240)
+    elapsed = time.monotonic() - started
+
+    for sender in [user_a] + others:
+        mine = [turn for turn in log if turn.sender == sender]
+        assert len(mine) == 12
+        for index, turn in enumerate(mine):  # one reply set per message, in the order sent
+            check_turn(turn, SCRIPT[index % 6])
+        assert_store_matches(db, sender, log)
+    assert len(log) == 72
+    print(f"72 turns by 6 users over 2 replicas in {elapsed:.1f} s "
+          f"(slowest {max(turn.seconds for turn in log):.2f} s)")
+
+    tracker = load_tracker(tracker_env, user_a)
+    assert [event.text for event in tracker.events if event.type_name == "user"] == [SCRIPT[i % 6][0] for i in range(12)]
+    assert tracker.get_slot("topic") == "balance_unusable"
+    assert tracker.get_slot("insurance_type") == "居民医保"
+    assert tracker.get_slot("insured_region") == "江苏" and tracker.get_slot("treatment_region") == "上海"
+    assert str(tracker.get_slot("bind_date")).endswith("-10-16")
+
+
+def test_a_replica_killed_mid_load_leaves_the_other_conversations_intact(scale):
+    cluster, db, tracker_env = scale
+    r1, r2, front = cluster.replica_url(0), cluster.replica_url(1), cluster.front_url
+    log: List[Turn] = []
+    inflight: Dict[str, int] = {}
+    lock = threading.Lock()
+    on_r1 = ["r1-" + uuid.uuid4().hex[:8] for _ in range(2)]
+    on_front = "front-" + uuid.uuid4().hex[:8]
+    on_r2 = ["r2-" + uuid.uuid4().hex[:8] for _ in range(2)]
+    killed = threading.Event()
+    answered_by_r2 = []
+
+    def talk_pinned(sender: str, url: str) -> None:
+        for index in range(12):
+            send(url, sender, SCRIPT[index % 6][0], log, inflight, lock)
+
+    def talk_on_r2(sender: str) -> None:
+        """Talks to replica 2 until it dies (at most 60 turns), then carries on through nginx."""
+        for index in range(60):
+            turn = send(r2, sender, SCRIPT[index % 6][0], log, inflight, lock)
+            if turn.error is not None:
+                break
+            answered_by_r2.append(turn)
+        else:
+            raise AssertionError("replica 2 was never killed")
+        for text, _, _ in SCRIPT[:2]:  # context across the failover: 16th -> 11月
+            send(front, sender, text, log, inflight, lock)
+
+    def killer() -> None:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            with lock:
+                busy = inflight.get(r2, 0) > 0
+            if len(answered_by_r2) >= 4 and busy:
+                break
+            time.sleep(0.005)
+        cluster.kill_replica(1)
+        killed.set()
+
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        futures = [pool.submit(talk_pinned, sender, r1) for sender in on_r1]
+        futures.append(pool.submit(talk_pinned, on_front, front))
+        futures += [pool.submit(talk_on_r2, sender) for sender in on_r2]
+        futures.append(pool.submit(killer))
+        for future in futures:
+            future.result(timeout=240)
+
+    assert cluster.replicas[1].poll() is not None, "replica 2 should be dead"
+    assert cluster.replicas[0].poll() is None, "replica 1 must survive"
+    # Conversations on replica 1: every turn answered, in order, with the context.
+    for sender in on_r1:
+        mine = [turn for turn in log if turn.sender == sender]
+        assert len(mine) == 12
+        for index, turn in enumerate(mine):
+            check_turn(turn, SCRIPT[index % 6])
+    # Through nginx at most the one message in flight on replica 2 is lost; the others are answered.
+    front_turns = [turn for turn in log if turn.sender == on_front]
+    assert sum(turn.error is not None for turn in front_turns) <= 1, [t.error for t in front_turns if t.error]
+    for index, turn in enumerate(front_turns):
+        if turn.error is None and (index % 2 == 0 or front_turns[index - 1].error is None):
+            check_turn(turn, SCRIPT[index % 6])
+    # The conversations of replica 2 continue on replica 1 with their slots (after at most the lock lifetime).
+    for sender in on_r2:
+        mine = [turn for turn in log if turn.sender == sender]
+        failed = [turn for turn in mine if turn.error is not None]
+        assert len(failed) == 1 and failed[0].url == r2, [turn.error for turn in failed]
+        check_turn(mine[-2], SCRIPT[0])
+        check_turn(mine[-1], SCRIPT[1])
+    # Every tracker in PostgreSQL still loads, in order, complete, without duplicates.
+    for sender in on_r1 + [on_front] + on_r2:
+        assert_store_matches(db, sender, log)
+        tracker = load_tracker(tracker_env, sender)
+        assert tracker is not None and tracker.latest_action_name == "action_listen"
+    # A new conversation through nginx still works with one replica left.
+    check_turn(send(front, "after-" + uuid.uuid4().hex[:8], SCRIPT[0][0], log), SCRIPT[0])
