@@ -12,7 +12,9 @@ Request: ``POST /webhooks/rest/webhook`` with a JSON object
 
 What is refused (a JSON body ``{"error": "<code>", "message": "<English>", "message_zh": "<中文>"}``):
 
-* a body over 1 MB: 413 (read as a stream, so Sanic's 100 MB default never applies);
+* a body over 1 MB: 413 (read as a stream). At start the channel also lowers Sanic's
+  ``REQUEST_MAX_SIZE`` for the whole server from 100 MB to 2 MB (unless the environment sets
+  ``SANIC_REQUEST_MAX_SIZE``), so that no route buffers a huge body before its handler runs;
 * a body that is not UTF-8, not JSON, or not a JSON object (also JSON nested too deeply): 400;
 * ``sender`` missing, not a string, empty, over 128 characters or with control characters: 400;
 * ``message`` missing or not a string; ``metadata`` not an object: 400;
@@ -71,6 +73,9 @@ logger = logging.getLogger(__name__)
 
 CHANNEL_NAME = "rest"
 MAX_BODY_BYTES = 1024 * 1024
+# Sanic's REQUEST_MAX_SIZE for the whole server (every route), set at start unless the environment
+# variable SANIC_REQUEST_MAX_SIZE is set.
+SERVER_MAX_BODY_BYTES = 2 * 1024 * 1024
 MAX_SENDER_CHARS = 128
 MAX_TEXT_CHARS = 2000
 DEFAULT_ACTION_TIMEOUT = 10.0
@@ -84,27 +89,35 @@ APOLOGY_REPLY = "抱歉，系统暂时出了点问题，请稍后再试。如需
 
 # Bidirectional embeddings/overrides/isolates and the BOM: invisible, and they make logs lie.
 _INVISIBLE = {0x202A, 0x202B, 0x202C, 0x202D, 0x202E, 0x2066, 0x2067, 0x2068, 0x2069, 0xFEFF}
+_ZWJ = "\u200d"  # kept inside emoji sequences (👨‍👩‍👧), removed next to a digit
+_DIGITS = set("0123456789０１２３４５６７８９")
 
 
 # ---------------------------------------------------------------------------------- text hygiene
 def strip_control(text: str) -> str:
     """Removes control characters (tab and line breaks become a space / a newline), lone
-    surrogates and bidirectional overrides. Letters, digits, punctuation and emoji (with their
-    zero-width joiners and variation selectors) are kept."""
+    surrogates and invisible format characters (zero-width spaces, bidirectional overrides, the
+    BOM), so that nothing invisible can hide a number from the masking or make a log line lie.
+    Letters, digits, punctuation and emoji (with their zero-width joiners and variation selectors)
+    are kept."""
     text = text.replace("\r\n", "\n").replace("\r", "\n")
     out = []
     for ch in text:
-        code = ord(ch)
         if ch == "\n":
             out.append(ch)
         elif ch == "\t":
             out.append(" ")
-        elif code in _INVISIBLE:
-            continue
-        elif unicodedata.category(ch) in ("Cc", "Cs"):
+        elif ch == _ZWJ:
+            out.append(ch)
+        elif ord(ch) in _INVISIBLE or unicodedata.category(ch) in ("Cc", "Cs", "Cf"):
             continue
         else:
             out.append(ch)
+    if _ZWJ in text:
+        kept = out
+        out = [ch for i, ch in enumerate(kept)
+               if ch != _ZWJ or not ((i > 0 and kept[i - 1] in _DIGITS)
+                                     or (i + 1 < len(kept) and kept[i + 1] in _DIGITS))]
     return "".join(out)
 
 
@@ -132,7 +145,7 @@ def _bad_sender(sender: Any) -> Optional[str]:
         return "sender must not be empty"
     if len(sender) > MAX_SENDER_CHARS:
         return f"sender must be at most {MAX_SENDER_CHARS} characters"
-    if any(unicodedata.category(ch) in ("Cc", "Cs") or ord(ch) in _INVISIBLE for ch in sender):
+    if any(unicodedata.category(ch) in ("Cc", "Cs", "Cf") for ch in sender):
         return "sender must not contain control characters"
     return None
 
@@ -316,6 +329,13 @@ class RestInput(RasaRestInput):
 
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
         rest = Blueprint("custom_webhook_yibao_rest", __name__)
+
+        @rest.listener("before_server_start")
+        async def limit_request_size(app: Any, _loop: Any) -> None:
+            # Sanic buffers a whole body (100 MB by default) before a non-streaming handler (Telegram,
+            # Socket.IO polling, the HTTP API) can refuse it; lower that unless the operator chose.
+            if "SANIC_REQUEST_MAX_SIZE" not in os.environ and app.config.REQUEST_MAX_SIZE > SERVER_MAX_BODY_BYTES:
+                app.config.REQUEST_MAX_SIZE = SERVER_MAX_BODY_BYTES
 
         @rest.route("/", methods=["GET"])
         async def health(_: Request) -> HTTPResponse:

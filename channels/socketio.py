@@ -11,10 +11,11 @@ what breaks on Rasa 3.6.21 / Python 3.11 / python-socketio 5:
 * ``enter_room`` is awaited (it is a coroutine in python-socketio 5; Rasa calls it without ``await``),
   so with ``session_persistence: true`` the replies reach the browser and the conversation (sender id
   = the widget's ``session_id``) survives a page reload.
-* Custom payloads are emitted as ``{"data": ...}``-shaped keyword arguments, the only shape
-  ``AsyncServer.emit`` accepts, instead of raising ``TypeError``.
+* A custom payload is emitted as the event's data, whatever its shape: ``{"data": X}`` (the only shape
+  Rasa's channel can send, as keyword arguments of ``AsyncServer.emit``) sends X, any other object is
+  sent whole instead of raising ``TypeError``; it always goes to the conversation's own room.
 * A button without ``payload`` is sent with its title as payload instead of raising ``KeyError``.
-* Bot text is sent with the Markdown characters that could make links, images or HTML escaped
+* Bot text is sent with the Markdown characters that could make links, images or HTML encoded
   (rasa-webchat renders bot text as Markdown and does not sanitise ``javascript:`` links), so text
   that echoes what a user typed is always shown as text.
 * Incoming events are checked: a ``session_id`` must look like an id and the socket must have asked
@@ -55,8 +56,14 @@ WEBCHAT_BUNDLE = Path("node_modules") / "rasa-webchat" / "lib" / "index.js"
 MAX_MESSAGE_CHARS = 1000
 TOO_LONG_TEXT = f"您的消息太长了，请精简到{MAX_MESSAGE_CHARS}字以内再发。"
 _SESSION_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
-# Backslash-escaping these stops Markdown from building links, images, autolinks, raw HTML and code.
-_MARKDOWN_ACTIVE = re.compile(r"([\\`\[\]<>!])")
+# Written as character references these cannot start Markdown links, images, autolinks, bare-URL
+# links, raw HTML or code; the widget's Markdown parser decodes them back, so the user reads the
+# original characters.
+# (Backslash escapes do not work here: its parser does not treat "\\<" as an escape and shows it.)
+# ":" is encoded too, or "http://..." in the text would become a link.
+_MARKDOWN_ACTIVE = re.compile(r"[&<>\[\]!`\\:]")
+_REFERENCES = {"&": "&amp;", "<": "&lt;", ">": "&gt;", "[": "&#91;", "]": "&#93;", "!": "&#33;",
+               "`": "&#96;", "\\": "&#92;", ":": "&#58;"}
 
 # The chat page only talks to its own origin; inline styles are injected by the widget's bundle.
 CHAT_PAGE_HEADERS = {
@@ -71,8 +78,8 @@ CHAT_PAGE_HEADERS = {
 
 
 def escape_markdown(text: Text) -> Text:
-    """Returns ``text`` with the characters that start Markdown links, images and HTML escaped."""
-    return _MARKDOWN_ACTIVE.sub(r"\\\1", text)
+    """Returns ``text`` with the characters that start Markdown links, images and HTML encoded."""
+    return _MARKDOWN_ACTIVE.sub(lambda match: _REFERENCES[match.group(0)], text)
 
 
 def _parts(text: Text) -> List[Text]:

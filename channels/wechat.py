@@ -70,6 +70,7 @@ MODE_WECOM = "wecom"
 DEFAULT_API_BASE = {MODE_MP: "https://api.weixin.qq.com", MODE_WECOM: "https://qyapi.weixin.qq.com"}
 DEFAULT_REPLY_DEADLINE = 4.5
 MAX_BODY_BYTES = 1024 * 1024
+MAX_OPENID_CHARS = 128
 DEDUP_TTL_SECONDS = 300.0
 DEDUP_MAX_ENTRIES = 10_000
 MAX_REMEMBERED_USERS = 10_000
@@ -395,6 +396,8 @@ class WeChatInput(InputChannel):
         for required in ("ToUserName", "FromUserName", "CreateTime", "MsgType"):
             if not fields.get(required, "").strip():
                 raise _Reject(400, f"missing {required}")
+        if len(fields["FromUserName"].strip()) > MAX_OPENID_CHARS:  # openids are 28, WeCom user ids <= 64
+            raise _Reject(400, "FromUserName too long")
         try:
             message = (wecom_parser if self.mode == MODE_WECOM else mp_parser).parse_message(text)
         except Exception:

@@ -23,12 +23,13 @@ done
 sed "s#localhost:5055/webhook#localhost:$ACTIONS_PORT/webhook#" endpoints.yml > build/endpoints.yml
 
 if [ "${1:-}" = "shell" ]; then
-  "$RASA" shell --model models/yibao.tar.gz --endpoints build/endpoints.yml
+  "$RASA" shell --model models/yibao.tar.gz --endpoints build/endpoints.yml --port "$RASA_PORT"
   exit 0
 fi
 
 echo "==> 医保家庭助手 starting on http://localhost:$RASA_PORT (first answer after ~40 s of model loading)"
 echo "    REST:  curl -s localhost:$RASA_PORT/webhooks/rest/webhook -d '{\"sender\":\"me\",\"message\":\"亲情账户多久生效\"}'"
+echo "    Web chat: http://localhost:$RASA_PORT/chat/"
 echo "    shell: make shell"
 "$RASA" run --model models/yibao.tar.gz --endpoints build/endpoints.yml --credentials build/credentials.yml \
   --port "$RASA_PORT" --cors "${CORS_ORIGINS:-http://localhost:$RASA_PORT}"

@@ -141,3 +141,86 @@ def sqlite_rows(db: Path, sender: Optional[str] = None) -> List[tuple]:
         if sender is None:
             return connection.execute(query + " ORDER BY id").fetchall()
         return connection.execute(query + " WHERE sender_id = ? ORDER BY id", (sender,)).fetchall()
+
+
+# ---------------------------------------------------------------------------------------- run.sh
+MIRROR_SKIP = {"build", "scripts", "endpoints.yml", "logs", "tracker.db", ".git", ".pytest_cache", ".hypothesis",
+               "results", "reports"}
+
+
+def project_mirror(root: Path, endpoints: Dict[str, Any]) -> Path:
+    """A copy of the project made of symlinks, with its own endpoints.yml, build/ and logs/, so that
+    scripts/run.sh runs exactly as `make run` would without touching the project's files.
+
+    ``YIBAO_RUN_SH`` (test-only) replaces scripts/run.sh by another file, e.g. a proposed change.
+    """
+    root.mkdir(parents=True, exist_ok=True)
+    for entry in PROJECT.iterdir():
+        if entry.name not in MIRROR_SKIP:
+            (root / entry.name).symlink_to(entry)
+    (root / "build").mkdir()
+    (root / "build" / "spacy_zh").symlink_to(PROJECT / "build" / "spacy_zh")
+    (root / "scripts").mkdir()
+    for script in (PROJECT / "scripts").iterdir():
+        (root / "scripts" / script.name).symlink_to(script)
+    override = os.environ.get("YIBAO_RUN_SH")
+    if override:
+        (root / "scripts" / "run.sh").unlink()
+        (root / "scripts" / "run.sh").symlink_to(Path(override).resolve())
+    (root / "endpoints.yml").write_text(yaml.safe_dump(endpoints, allow_unicode=True), encoding="utf-8")
+    return root
+
+
+class RunScript:
+    """`bash scripts/run.sh` in a project mirror, on free ports, in its own process group."""
+
+    def __init__(self, root: Path, env: Dict[str, str]) -> None:
+        self.root = root
+        self.rasa_port = free_port()
+        self.actions_port = free_port()
+        inherited = {k: v for k, v in os.environ.items()
+                     if not k.startswith(("WECHAT_", "TELEGRAM_", "RASA_", "CORS_", "REST_AUTH", "SANIC_"))}
+        self.env = {**inherited, **QUIET_ENV, "RASA_PORT": str(self.rasa_port),
+                    "ACTIONS_PORT": str(self.actions_port), **env}
+        self.log = root / "run.log"
+        self.process: Optional[subprocess.Popen] = None
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.rasa_port}"
+
+    def start(self, wait: bool = True, timeout: float = 300) -> "RunScript":
+        self.process = subprocess.Popen(["bash", str(self.root / "scripts" / "run.sh")], cwd=self.root,
+                                        env=self.env, stdout=open(self.log, "wb"), stderr=subprocess.STDOUT,
+                                        start_new_session=True)
+        if not wait:
+            return self
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"run.sh exited with {self.process.returncode}:\n{self.log_text()[-3000:]}")
+            try:
+                with urllib.request.urlopen(f"{self.base}/webhooks/rest/", timeout=2):
+                    return self
+            except OSError:
+                time.sleep(0.5)
+        self.stop()
+        raise TimeoutError(f"run.sh did not serve within {timeout} s:\n{self.log_text()[-3000:]}")
+
+    def wait(self, timeout: float = 120) -> int:
+        return self.process.wait(timeout=timeout)
+
+    def stop(self) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        try:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            self.process.wait(timeout=30)
+        except ProcessLookupError:
+            return
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(timeout=10)
+
+    def log_text(self) -> str:
+        return self.log.read_text(encoding="utf-8", errors="replace") if self.log.exists() else ""

@@ -73,11 +73,19 @@ def send_all(server: RasaServer, sender: str, metadata: bool = True) -> list:
     return replies
 
 
+def readable(rows: list) -> str:
+    """All columns of all rows as text, the JSON of the data column without \\u escapes."""
+    return "\n".join(
+        " | ".join(str(c) for c in row[:-1]) + " | " + json.dumps(json.loads(row[-1]), ensure_ascii=False)
+        for row in rows
+    )
+
+
 def check_rows(rows: list, classified_masked: bool = True) -> None:
     """No column of any row holds a raw number; placeholders are stored; intents were classified."""
     assert rows, "nothing was stored"
-    for row in rows:
-        assert_no_raw_numbers("a stored row", json.dumps([str(c) for c in row], ensure_ascii=False))
+    assert_no_raw_numbers("the stored rows", readable(rows))
+    assert_no_raw_numbers("the stored rows", "\n".join(" | ".join(map(str, row)) for row in rows))
     user_events = [json.loads(row[-1]) for row in rows if row[2] == "user"]
     stored_texts = [event["text"] for event in user_events]
     assert len(stored_texts) == len(MESSAGES)
@@ -165,9 +173,10 @@ def test_store_masks_numbers_in_postgresql_even_behind_rasas_own_rest_channel(tm
 # ------------------------------------------------------------------------------ the store itself
 def _tracker_with_numbers(sender: str):
     from rasa.shared.core.events import ActionExecuted, BotUttered, SlotSet, UserUttered
+    from rasa.shared.core.slots import TextSlot
     from rasa.shared.core.trackers import DialogueStateTracker
 
-    tracker = DialogueStateTracker(sender, slots=[])
+    tracker = DialogueStateTracker(sender, slots=[TextSlot("relation", mappings=[{"type": "custom"}])])
     tracker.update(UserUttered(
         f"身份证{ID_NUMBER} 手机{MOBILE}",
         intent={"name": "bind_failed", "confidence": 0.9},
@@ -199,7 +208,7 @@ def test_store_masks_every_event_field_and_what_it_publishes(tmp_path):
     loop.run_until_complete(store.save(_tracker_with_numbers(sender)))
     rows = sqlite_rows(tmp_path / "t.db", sender)
     assert [row[2] for row in rows] == ["user", "action", "slot", "bot"]
-    stored = json.dumps([list(map(str, row)) for row in rows], ensure_ascii=False)
+    stored = readable(rows)
     assert_no_raw_numbers("stored rows", stored)
     assert "[身份证号]" in stored and "138****5678" in stored and "[银行卡号]" in stored
     assert rows[0][3] == "bind_failed" and rows[1][4] == "action_answer"
