@@ -30,6 +30,7 @@ import sys
 import tempfile
 import time
 import urllib.request
+import uuid
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
@@ -173,9 +174,15 @@ def measure(name: str, url: str, script: Sequence[str], rasa: subprocess.Popen, 
     }
 
 
-def bench_ours(work: Path, model: Path, levels: Dict[int, Tuple[int, float]]) -> Dict:
-    """As `make run`: the action server, endpoints.yml's tracker store (SQLite file), REST channel."""
-    folder = work / "ours"
+def speedups_entry() -> List[str]:
+    return [str(VENV_BIN / "python"), "-m", "bench.rasa_speedups"]
+
+
+def bench_ours(work: Path, model: Path, levels: Dict[int, Tuple[int, float]], name: str = "ours",
+               fixes: bool = False) -> Dict:
+    """As `make run`: the action server, endpoints.yml's tracker store (SQLite file), REST channel.
+    With `fixes`, Rasa runs with bench/speedups.py applied."""
+    folder = work / name
     folder.mkdir(parents=True, exist_ok=True)
     action_port, port = free_port(), free_port()
     endpoints = yaml.safe_load((PROJECT / "endpoints.yml").read_text(encoding="utf-8"))
@@ -190,8 +197,9 @@ def bench_ours(work: Path, model: Path, levels: Dict[int, Tuple[int, float]]) ->
         wait_http(f"http://127.0.0.1:{action_port}/health", actions, timeout=120)
         actions_startup = time.monotonic() - started
         spawned = time.monotonic()
-        rasa = start_rasa(port, folder / "endpoints.yml", folder / "rasa.log", base_env(), model=model)
-        result = measure("ours", f"http://127.0.0.1:{port}/webhooks/rest/webhook", OUR_SCRIPT, rasa, spawned,
+        rasa = start_rasa(port, folder / "endpoints.yml", folder / "rasa.log", base_env(), model=model,
+                          entry=speedups_entry() if fixes else None)
+        result = measure(name, f"http://127.0.0.1:{port}/webhooks/rest/webhook", OUR_SCRIPT, rasa, spawned,
                          levels, actions)
         result["actions_startup_s"] = actions_startup
         result["tracker_store"] = endpoints.get("tracker_store", {}).get("type", "in_memory")
@@ -199,6 +207,43 @@ def bench_ours(work: Path, model: Path, levels: Dict[int, Tuple[int, float]]) ->
     finally:
         stop(rasa)
         stop(actions)
+
+
+def bench_scale(work: Path, model: Path, levels: Dict[int, Tuple[int, float]], workers: int = 2) -> Optional[Dict]:
+    """The scale-out profile on this machine: one replica with SANIC_WORKERS processes, PostgreSQL
+    tracker store, Redis lock store (a fresh database and key prefix), with bench/speedups.py."""
+    from deploy.cluster import Cluster, port_open
+
+    if not (port_open(5432) and port_open(6379)):
+        log("scale profile skipped: PostgreSQL or Redis is not reachable on 127.0.0.1")
+        return None
+    import psycopg2
+    import redis
+
+    tag = uuid.uuid4().hex[:8]
+    db, prefix = f"yibao_bench_{tag}", f"yibaobench{tag}"
+    env = {"TRACKER_DB_NAME": db, "REDIS_LOCK_DB": "2", "REDIS_KEY_PREFIX": prefix, "SANIC_WORKERS": str(workers)}
+    cluster = Cluster(1, 1, workdir=work / "scale", env=env, model=model, entry=speedups_entry())
+    started = time.monotonic()
+    try:
+        cluster.start()
+        rasa = cluster.replicas[0]
+        result = measure(f"scale{workers}w", cluster.replica_url(0), OUR_SCRIPT, rasa, started, levels,
+                         cluster.actions[0])
+        result["actions_startup_s"] = float("nan")
+        result["tracker_store"] = "PostgreSQL"
+        result["workers"] = workers
+        return result
+    finally:
+        cluster.stop()
+        connection = psycopg2.connect(dbname="postgres", host="127.0.0.1", user="postgres")
+        connection.autocommit = True
+        with connection.cursor() as cursor:
+            cursor.execute(f"DROP DATABASE IF EXISTS {db} WITH (FORCE)")
+        connection.close()
+        client = redis.Redis(host="127.0.0.1", port=6379, db=2)
+        for key in client.scan_iter(f"{prefix}:*"):
+            client.delete(key)
 
 
 def bench_stock(work: Path, model: Path, levels: Dict[int, Tuple[int, float]]) -> Dict:
@@ -235,70 +280,103 @@ def nlu_quality(whitespace_model: Optional[Path]) -> Dict:
 MODEL_COPY: List[Path] = [MODEL]
 
 
+ROW_LABELS = {
+    "ours": "this assistant (`make run`)",
+    "stock": "stock `rasa init`",
+    "ours_fixes": "this assistant + fixes",
+    "scale": "scale profile + fixes",
+}
+ROW_SETUP = {
+    "ours": "action server, SQLite tracker store (endpoints.yml), 1 Rasa process",
+    "stock": "no action server, in-memory tracker store, 1 Rasa process",
+    "ours_fixes": "as `make run`, with bench/speedups.py (cached response validator, SQLite WAL)",
+    "scale": "endpoints.scale.yml: PostgreSQL + Redis, 1 replica with SANIC_WORKERS=2, with bench/speedups.py",
+}
+
+
 def fmt_level(level: Dict) -> str:
-    return f"{level['throughput']:.1f}/s, p50 {level['p50_ms']:.0f} / p95 {level['p95_ms']:.0f} ms"
+    return f"{level['throughput']:.1f}/s, {level['p50_ms']:.0f} / {level['p95_ms']:.0f} ms"
+
+
+def verdict(ok: bool) -> str:
+    return "met" if ok else "**missed**"
 
 
 def report(data: Dict) -> str:
-    ours, stock, info = data["ours"], data["stock"], data["machine"]
+    info = data["machine"]
+    rows = [key for key in ("ours", "stock", "ours_fixes", "scale") if data.get(key)]
+    stock = data["stock"]
     lines = [
         "# Benchmark results",
         "",
         f"Measured {info['date']} by `make bench` (bench/run.py{' --quick' if data['quick'] else ''}) on "
         f"{info['cores']} cores ({info['cpu']}), {info['memory']}, Python {info['python']}, Rasa {info['rasa']}; "
-        f"load average before the run: {info['load_before']}. Other work shared the machine: figures are noisy.",
+        f"load average before the run: {info['load_before']}. Client, servers and stores share the same "
+        f"2 cores (and other work shared the machine): the figures are noisy, compare them within one run.",
         "",
-        "## Speed and memory (REST channel, closed loop: each user sends when answered)",
+        "## Speed and memory",
         "",
-        "| | this assistant | stock `rasa init` |",
-        "|---|---|---|",
-        f"| what is measured | action server + `{ours['tracker_store'].rsplit('.', 1)[-1]}` (SQLite) | in-memory tracker, no action server |",
-        f"| start-up to first answer | {ours['startup_s']:.1f} s (action server {ours['actions_startup_s']:.1f} s before) | {stock['startup_s']:.1f} s |",
-        f"| resident memory after load | Rasa {ours['rss_rasa_mib']:.0f} MiB + actions {ours['rss_actions_mib']:.0f} MiB | Rasa {stock['rss_rasa_mib']:.0f} MiB |",
+        "REST channel (`/webhooks/rest/webhook`), closed loop: each simulated user sends its next message "
+        "when the previous one is answered; each user starts a new conversation every 6 messages. "
+        "Cells: answers per second, p50 / p95 latency.",
+        "",
+        "| | " + " | ".join(ROW_LABELS[key] for key in rows) + " |",
+        "|---|" + "---|" * len(rows),
+        "| set-up | " + " | ".join(ROW_SETUP[key] for key in rows) + " |",
+        "| start-up to first answer | " + " | ".join(f"{data[key]['startup_s']:.0f} s" for key in rows) + " |",
+        "| resident memory after the load | " + " | ".join(
+            f"{data[key]['rss_rasa_mib']:.0f} MiB" + (f" + actions {data[key]['rss_actions_mib']:.0f} MiB"
+                                                      if data[key]['rss_actions_mib'] else "") for key in rows) + " |",
     ]
-    for users in sorted(ours["levels"], key=int):
-        o, s = ours["levels"][users], stock["levels"][users]
-        lines.append(f"| {users} user{'s' if int(users) > 1 else ''} ({o['requests']} / {s['requests']} requests) "
-                     f"| {fmt_level(o)} | {fmt_level(s)} |")
-    o16, s16, o1 = ours["levels"][16], stock["levels"][16], ours["levels"][1]
-    ratio = o16["throughput"] / s16["throughput"] if s16["throughput"] else float("nan")
-    ratio64 = ours["levels"][64]["throughput"] / stock["levels"][64]["throughput"] if stock["levels"][64]["throughput"] else float("nan")
-    errors = sum(level["errors"] for a in (ours, stock) for level in a["levels"].values())
-    lines += [
-        "",
-        f"Throughput ratio (this / stock): **{ratio:.2f}x** at 16 users, {ratio64:.2f}x at 64 users. "
-        f"Failed requests: {errors}.",
-        "",
-        "| target | measured | |",
-        "|---|---|---|",
-        f"| 16 users: at least 2x the stock throughput | {ratio:.2f}x | {'met' if ratio >= 2 else 'missed'} |",
-        f"| 16 users: p95 under 300 ms | {o16['p95_ms']:.0f} ms | {'met' if o16['p95_ms'] < 300 else 'missed'} |",
-        f"| 1 user: p95 under 100 ms | {o1['p95_ms']:.0f} ms | {'met' if o1['p95_ms'] < 100 else 'missed'} |",
-    ]
+    for users in sorted(stock["levels"], key=int):
+        count = "/".join(str(data[key]["levels"][users]["requests"]) for key in rows)
+        lines.append(f"| {users} user{'s' if int(users) > 1 else ''} ({count} answers) | "
+                     + " | ".join(fmt_level(data[key]["levels"][users]) for key in rows) + " |")
+    errors = sum(level["errors"] for key in rows for level in data[key]["levels"].values())
+    lines += ["", f"Failed requests in all runs: {errors}.", "",
+              "| target | " + " | ".join(ROW_LABELS[key] for key in rows if key != "stock") + " |",
+              "|---|" + "---|" * (len(rows) - 1)]
+
+    def ratio(key: str, users) -> float:
+        base = stock["levels"][users]["throughput"]
+        return data[key]["levels"][users]["throughput"] / base if base else float("nan")
+
+    ours_rows = [key for key in rows if key != "stock"]
+    lines.append("| 16 users: at least 2x the stock throughput | " + " | ".join(
+        f"{ratio(key, 16):.2f}x, {verdict(ratio(key, 16) >= 2)}" for key in ours_rows) + " |")
+    lines.append("| 16 users: p95 under 300 ms | " + " | ".join(
+        f"{data[key]['levels'][16]['p95_ms']:.0f} ms, {verdict(data[key]['levels'][16]['p95_ms'] < 300)}"
+        for key in ours_rows) + " |")
+    lines.append("| 1 user: p95 under 100 ms | " + " | ".join(
+        f"{data[key]['levels'][1]['p95_ms']:.0f} ms, {verdict(data[key]['levels'][1]['p95_ms'] < 100)}"
+        for key in ours_rows) + " |")
+    lines.append("| 64 users: throughput vs stock | " + " | ".join(f"{ratio(key, 64):.2f}x" for key in ours_rows) + " |")
     nlu = data.get("nlu")
     if nlu:
         lines += [
             "",
             f"## NLU quality (tests/nlu/heldout.yml: {nlu['messages']} messages, {nlu['intents']} intents; "
-            "all trained on data/nlu/)",
+            "every pipeline trained on data/nlu/)",
             "",
             "| pipeline | accuracy | macro-F1 | top-intent accuracy | top-intent macro-F1 | fallback | ms / message |",
             "|---|---|---|---|---|---|---|",
         ]
-        names = {"ours": "this pipeline (spaCy ruler + jieba + DIET)",
-                 "whitespace_default": "Rasa default pipeline (WhitespaceTokenizer)",
-                 "tfidf_logreg": "TF-IDF char 1-3-grams + logistic regression"}
+        names = {"ours": "this pipeline (config.yml: spaCy ruler + jieba + DIET)",
+                 "whitespace_default": "Rasa's default pipeline (WhitespaceTokenizer, DIET 100 epochs)",
+                 "tfidf_logreg": "TF-IDF char 1-3-grams + logistic regression (scikit-learn)"}
         for key, label in names.items():
             if key in nlu:
                 r = nlu[key]
                 lines.append(f"| {label} | {r['deployed_accuracy']:.3f} | {r['deployed_macro_f1']:.3f} | "
                              f"{r['top_accuracy']:.3f} | {r['top_macro_f1']:.3f} | {r['fallback_rate']:.1%} | "
                              f"{r['parse_ms']:.2f} |")
-        lines += ["", "accuracy / macro-F1: the intent the assistant acts on (a FallbackClassifier "
-                  "`nlu_fallback` counts as a miss); top-intent: the best real intent, fallback ignored."]
-    training = data.get("training", {})
+        lines += ["", "accuracy / macro-F1: the intent the assistant acts on (Rasa's FallbackClassifier answer "
+                  "`nlu_fallback` counts as a miss); top-intent: the best-ranked real intent, fallback ignored. "
+                  "ms / message: NLU parse in one process, no HTTP."]
+    training = {k: v for k, v in data.get("training", {}).items() if v == v}
     if training:
-        lines += ["", "Training in this run: " + ", ".join(f"{k} {v:.0f} s" for k, v in training.items() if v == v) + "."]
+        lines += ["", "Training in this run: " + ", ".join(f"{k} {v:.0f} s" for k, v in training.items()) + "."]
+    lines += ["", f"Whole run: {data.get('seconds', 0) / 60:.1f} min."]
     return "\n".join(lines) + "\n"
 
 
@@ -307,6 +385,7 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="smaller loads (a smoke run, not for figures)")
     parser.add_argument("--workdir", type=Path, help="keep trained baselines here and reuse them")
     parser.add_argument("--skip-nlu", action="store_true", help="speed and memory only")
+    parser.add_argument("--no-fixes", action="store_true", help="skip the two rows with bench/speedups.py")
     args = parser.parse_args()
     if not MODEL.exists():
         print("no trained model: run `make train`", file=sys.stderr)
@@ -327,10 +406,15 @@ def main() -> int:
         if not args.skip_nlu:
             log("training Rasa's default (WhitespaceTokenizer) NLU pipeline on data/nlu")
             whitespace_model, data["training"]["whitespace NLU"] = train_whitespace(work)
-        log("measuring this assistant")
-        data["ours"] = bench_ours(work, model, levels)
         log("measuring the stock assistant")
         data["stock"] = bench_stock(work, stock_model, levels)
+        log("measuring this assistant")
+        data["ours"] = bench_ours(work, model, levels)
+        if not args.no_fixes:
+            log("measuring this assistant with bench/speedups.py")
+            data["ours_fixes"] = bench_ours(work, model, levels, name="ours_fixes", fixes=True)
+            log("measuring the scale profile (PostgreSQL + Redis, SANIC_WORKERS=2) with bench/speedups.py")
+            data["scale"] = bench_scale(work, model, levels)
         if not args.skip_nlu:
             data["nlu"] = nlu_quality(whitespace_model)
     finally:

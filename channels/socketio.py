@@ -47,6 +47,9 @@ from rasa.core.channels.channel import UserMessage
 from rasa.core.channels.socketio import SocketIOInput as RasaSocketIOInput
 from rasa.core.channels.socketio import SocketIOOutput as RasaSocketIOOutput
 
+from channels.rest import TOO_LONG_REPLY, prepare_text
+from yibao.privacy import mask_value
+
 logger = logging.getLogger(__name__)
 
 PROJECT = Path(__file__).resolve().parent.parent
@@ -302,8 +305,11 @@ class SocketIOInput(RasaSocketIOInput):
             text = data.get("message", "")
             if not isinstance(text, str):
                 return
-            if len(text) > MAX_MESSAGE_CHARS:
-                await output_channel.send_text_message(sender_id, TOO_LONG_TEXT)
+            # Same cleaning and masking as the REST channel: control characters stripped, empty or
+            # over-long text answered politely, personal numbers masked before Rasa sees them.
+            text, polite = prepare_text(text, MAX_MESSAGE_CHARS)
+            if polite:
+                await output_channel.send_text_message(sender_id, TOO_LONG_TEXT if polite == TOO_LONG_REPLY else polite)
                 return
 
             metadata = data.get(self.metadata_key) or {}
@@ -314,6 +320,7 @@ class SocketIOInput(RasaSocketIOInput):
                     metadata = {}
             if not isinstance(metadata, dict):
                 metadata = {}
+            metadata = mask_value(metadata)
             await on_new_message(UserMessage(text, output_channel, sender_id,
                                              input_channel=self.name(), metadata=metadata))
 

@@ -122,11 +122,11 @@ def rest_credentials(folder: Path) -> Path:
 
 def start_rasa(port: int, endpoints: Path, log: Path, env: Optional[Dict[str, str]] = None,
                model: Path = MODEL, credentials: Optional[Path] = None, enable_api: bool = False,
-               cwd: Path = PROJECT) -> subprocess.Popen:
+               cwd: Path = PROJECT, entry: Optional[List[str]] = None) -> subprocess.Popen:
     """`rasa run` (REST channel unless `credentials` names another file). Not waited for: call
-    wait_rasa (model loading takes ~40 s)."""
+    wait_rasa (model loading takes ~40 s). `entry` replaces the `rasa` command (same arguments)."""
     credentials = credentials or rest_credentials(log.parent)
-    args = [str(VENV_BIN / "rasa"), "run", "--model", str(model), "--endpoints", str(endpoints),
+    args = [*(entry or [str(VENV_BIN / "rasa")]), "run", "--model", str(model), "--endpoints", str(endpoints),
             "--credentials", str(credentials), "--port", str(port), "--interface", "127.0.0.1"]
     if enable_api:
         args.append("--enable-api")
@@ -260,6 +260,7 @@ class Cluster:
     env: Dict[str, str] = field(default_factory=dict)  # overrides of SCALE_DEFAULTS, SANIC_WORKERS...
     replica_env: List[Dict[str, str]] = field(default_factory=list)  # per replica, on top of env
     credentials: Optional[Path] = None  # default: REST channel only
+    entry: Optional[List[str]] = None  # replaces the `rasa` command of the replicas
 
     def __post_init__(self) -> None:
         self.rasa_port = self.rasa_port or free_port()
@@ -294,7 +295,7 @@ class Cluster:
                 extra = {**env, **(self.replica_env[index] if index < len(self.replica_env) else {})}
                 self.replicas.append(start_rasa(port, self.endpoints, logs / f"rasa-{index + 1}.log",
                                                 scale_env(extra), model=self.model,
-                                                credentials=self.credentials))
+                                                credentials=self.credentials, entry=self.entry))
             for process, port in zip(self.replicas, self.replica_ports):
                 wait_rasa(port, process)
                 self.startup_seconds.append(time.monotonic() - started)

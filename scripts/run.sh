@@ -9,6 +9,27 @@ ACTIONS_PORT="${ACTIONS_PORT:-5055}"
 RASA_PORT="${RASA_PORT:-5005}"
 mkdir -p logs
 
+# Security (docs/security.md): Rasa's HTTP API only on request, and then only with a token.
+API_ARGS=()
+if [ "${RASA_ENABLE_API:-0}" = "1" ]; then
+  if [ -z "${RASA_AUTH_TOKEN:-}" ]; then
+    echo "RASA_ENABLE_API=1 需要 RASA_AUTH_TOKEN（例如 export RASA_AUTH_TOKEN=\$(openssl rand -hex 32)），未启动。" >&2
+    echo "RASA_ENABLE_API=1 needs RASA_AUTH_TOKEN (e.g. export RASA_AUTH_TOKEN=\$(openssl rand -hex 32)); not started." >&2
+    exit 2
+  fi
+  API_ARGS=(--enable-api --auth-token "$RASA_AUTH_TOKEN")
+fi
+# CORS: only the origins in CORS_ORIGINS (space or comma separated), by default the server's own.
+IFS=', ' read -r -a CORS_ARGS <<< "${CORS_ORIGINS:-http://localhost:$RASA_PORT}"
+for origin in "${CORS_ARGS[@]}"; do  # Sanic-Cors treats these as unanchored regexes (CVE-2026-37737)
+  case "$origin" in
+    '*') ;;
+    *'*'* | *'\'* | *']'* | *'?'*) echo "CORS_ORIGINS: '$origin' is a pattern; list exact origins such as https://chat.example.org" >&2; exit 2 ;;
+  esac
+done
+# The tracker store and lock store of endpoints.yml must answer before anything starts (exit 2).
+.venv/bin/python scripts/preflight.py --endpoints endpoints.yml
+
 .venv/bin/python -m actions.server --actions actions --port "$ACTIONS_PORT" >logs/actions.log 2>&1 &
 ACTIONS_PID=$!
 trap 'kill $ACTIONS_PID 2>/dev/null || true' EXIT
@@ -32,4 +53,4 @@ echo "    REST:  curl -s localhost:$RASA_PORT/webhooks/rest/webhook -d '{\"sende
 echo "    Web chat: http://localhost:$RASA_PORT/chat/"
 echo "    shell: make shell"
 "$RASA" run --model models/yibao.tar.gz --endpoints build/endpoints.yml --credentials build/credentials.yml \
-  --port "$RASA_PORT" --cors "${CORS_ORIGINS:-http://localhost:$RASA_PORT}"
+  --port "$RASA_PORT" --cors "${CORS_ARGS[@]}" ${API_ARGS[@]+"${API_ARGS[@]}"}

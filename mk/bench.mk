@@ -1,0 +1,16 @@
+# Benchmarks (bench/, docs/benchmarks.md) and the scale-out demo (deploy/, docs/deployment.md).
+.PHONY: bench bench-quick scale-out
+
+# Speed, memory and NLU quality against a stock `rasa init` assistant and two NLU baselines, all
+# trained in the run (about 15 minutes on 2 cores). Figures are printed and written to
+# bench/results/latest.md; nothing is asserted.
+bench: train
+	$(PY) bench/run.py
+
+# A smoke run of the same (smaller loads, no NLU baselines); not for figures.
+bench-quick: train
+	$(PY) bench/run.py --quick --skip-nlu
+
+# Two Rasa replicas and two action servers behind nginx on PostgreSQL + Redis, until Ctrl-C.
+scale-out: train
+	@bash deploy/scale-out.sh $(SCALE_ARGS)
