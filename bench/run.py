@@ -209,30 +209,33 @@ def bench_ours(work: Path, model: Path, levels: Dict[int, Tuple[int, float]], na
         stop(actions)
 
 
-def bench_scale(work: Path, model: Path, levels: Dict[int, Tuple[int, float]], workers: int = 2) -> Optional[Dict]:
-    """The scale-out profile on this machine: one replica with SANIC_WORKERS processes, PostgreSQL
-    tracker store, Redis lock store (a fresh database and key prefix), with bench/speedups.py."""
-    from deploy.cluster import Cluster, port_open
+def bench_scale(work: Path, model: Path, levels: Dict[int, Tuple[int, float]], replicas: int = 2) -> Optional[Dict]:
+    """The scale-out profile on this machine: `replicas` Rasa replicas and two action servers behind
+    nginx, PostgreSQL tracker store, Redis lock store (a fresh database and key prefix), with
+    bench/speedups.py. The load goes through nginx."""
+    from deploy.cluster import Cluster, nginx_binary, port_open
 
-    if not (port_open(5432) and port_open(6379)):
-        log("scale profile skipped: PostgreSQL or Redis is not reachable on 127.0.0.1")
+    if not (port_open(5432) and port_open(6379)) or nginx_binary() is None:
+        log("scale profile skipped: PostgreSQL or Redis is not reachable on 127.0.0.1, or nginx is missing")
         return None
     import psycopg2
     import redis
 
     tag = uuid.uuid4().hex[:8]
     db, prefix = f"yibao_bench_{tag}", f"yibaobench{tag}"
-    env = {"TRACKER_DB_NAME": db, "REDIS_LOCK_DB": "2", "REDIS_KEY_PREFIX": prefix, "SANIC_WORKERS": str(workers)}
-    cluster = Cluster(1, 1, workdir=work / "scale", env=env, model=model, entry=speedups_entry())
+    env = {"TRACKER_DB_NAME": db, "REDIS_LOCK_DB": "2", "REDIS_KEY_PREFIX": prefix, "SANIC_WORKERS": "1"}
+    cluster = Cluster(replicas, 2, workdir=work / "scale", env=env, model=model, entry=speedups_entry())
     started = time.monotonic()
     try:
         cluster.start()
-        rasa = cluster.replicas[0]
-        result = measure(f"scale{workers}w", cluster.replica_url(0), OUR_SCRIPT, rasa, started, levels,
-                         cluster.actions[0])
+        result = measure(f"scale-{replicas}x", cluster.front_url, OUR_SCRIPT, cluster.replicas[0], started,
+                         levels, cluster.actions[0])
+        # memory of every replica and action server
+        result["rss_rasa_mib"] = sum(rss_mib(process.pid) for process in cluster.replicas)
+        result["rss_actions_mib"] = sum(rss_mib(process.pid) for process in cluster.actions)
         result["actions_startup_s"] = float("nan")
         result["tracker_store"] = "PostgreSQL"
-        result["workers"] = workers
+        result["replicas"] = replicas
         return result
     finally:
         cluster.stop()
@@ -290,7 +293,7 @@ ROW_SETUP = {
     "ours": "action server, SQLite tracker store (endpoints.yml), 1 Rasa process",
     "stock": "no action server, in-memory tracker store, 1 Rasa process",
     "ours_fixes": "as `make run`, with bench/speedups.py (cached response validator, SQLite WAL)",
-    "scale": "endpoints.scale.yml: PostgreSQL + Redis, 1 replica with SANIC_WORKERS=2, with bench/speedups.py",
+    "scale": "endpoints.scale.yml: 2 Rasa replicas + 2 action servers behind nginx, PostgreSQL + Redis, with bench/speedups.py",
 }
 
 
@@ -413,7 +416,7 @@ def main() -> int:
         if not args.no_fixes:
             log("measuring this assistant with bench/speedups.py")
             data["ours_fixes"] = bench_ours(work, model, levels, name="ours_fixes", fixes=True)
-            log("measuring the scale profile (PostgreSQL + Redis, SANIC_WORKERS=2) with bench/speedups.py")
+            log("measuring the scale profile (2 replicas behind nginx, PostgreSQL + Redis) with bench/speedups.py")
             data["scale"] = bench_scale(work, model, levels)
         if not args.skip_nlu:
             data["nlu"] = nlu_quality(whitespace_model)

@@ -59,6 +59,7 @@ from typing import Any, Awaitable, Callable, Dict, List, Optional, Text, Tuple, 
 import aiohttp
 import rasa.core.actions.action as rasa_action
 import rasa.utils.endpoints
+from channels.settings import setting
 from rasa.core.channels.channel import CollectingOutputChannel, UserMessage
 from rasa.core.channels.rest import RestInput as RasaRestInput
 from rasa.shared.core.events import BotUttered
@@ -229,11 +230,7 @@ class RestInput(RasaRestInput):
 
     @classmethod
     def from_credentials(cls, credentials: Optional[Dict[Text, Any]]) -> "RestInput":
-        credentials = credentials or {}
-        token = credentials.get("auth_token")
-        if token is None or str(token).strip() == "":
-            token = os.environ.get("REST_AUTH_TOKEN")
-        return cls(auth_token=str(token).strip() if token and str(token).strip() else None)
+        return cls(auth_token=setting(credentials, "auth_token", "REST_AUTH_TOKEN"))
 
     def __init__(self, auth_token: Optional[str] = None, max_body_bytes: int = MAX_BODY_BYTES,
                  max_text_chars: int = MAX_TEXT_CHARS) -> None:

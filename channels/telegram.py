@@ -41,6 +41,7 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
+from channels.settings import setting
 from rasa.core.channels.channel import UserMessage
 from rasa.core.channels.telegram import TelegramInput as RasaTelegramInput
 from rasa.core.channels.telegram import TelegramOutput as RasaTelegramOutput
@@ -288,13 +289,7 @@ class TelegramInput(RasaTelegramInput):
         ``webhook_url`` (TELEGRAM_WEBHOOK_URL), ``secret_token`` (TELEGRAM_SECRET_TOKEN),
         ``api_base`` (TELEGRAM_API_BASE, only for a local or fake Bot API).
         """
-        credentials = credentials or {}
-        values: Dict[Text, Optional[Text]] = {}
-        for key, env_var in ENV_VARS.items():
-            value = credentials.get(key)
-            if value is None or str(value).strip() == "":
-                value = os.environ.get(env_var)
-            values[key] = str(value).strip() if value is not None and str(value).strip() else None
+        values = {key: setting(credentials, key, env_var) for key, env_var in ENV_VARS.items()}
         return cls(
             values["access_token"],
             values["verify"],

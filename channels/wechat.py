@@ -46,6 +46,7 @@ from xml.etree.ElementTree import Element, ParseError
 import aiohttp
 from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import fromstring as defused_fromstring
+from channels.settings import setting
 from rasa.core.channels.channel import CollectingOutputChannel, InputChannel, UserMessage
 from rasa.shared.exceptions import RasaException
 from sanic import Blueprint, response
@@ -167,15 +168,8 @@ class WeChatInput(InputChannel):
 
     @classmethod
     def from_credentials(cls, credentials: Optional[Dict[Text, Any]]) -> "WeChatInput":
-        credentials = credentials or {}
-
         def value(key: str, env: str) -> Optional[str]:
-            given = credentials.get(key)
-            if given is None or str(given).strip() == "":
-                given = os.environ.get(env)
-            if given is None or str(given).strip() == "":
-                return None
-            return str(given).strip()
+            return setting(credentials, key, env)
 
         deadline = value("reply_deadline", "WECHAT_REPLY_DEADLINE")
         try:
