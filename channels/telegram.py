@@ -27,7 +27,6 @@ import hashlib
 import hmac
 import json
 import logging
-import os
 import re
 from collections import OrderedDict
 from typing import Any, Awaitable, Callable, Dict, List, Optional, Text

@@ -35,7 +35,6 @@ import hashlib
 import hmac
 import json
 import logging
-import os
 import time
 import unicodedata
 from collections import OrderedDict

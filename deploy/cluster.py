@@ -134,8 +134,8 @@ def start_rasa(port: int, endpoints: Path, log: Path, env: Optional[Dict[str, st
 
 
 def wait_rasa(port: int, process: subprocess.Popen, timeout: float = 300) -> float:
-    """Rasa answers /status only once the model is loaded... not on 3.6 without the API, so probe
-    the REST channel's health URL, which answers after `before_server_start` (model load) is done."""
+    """Wait for the REST channel's GET /webhooks/rest/: Sanic listens only after its
+    `before_server_start` listeners, i.e. after Rasa has loaded the model."""
     return wait_http(f"http://127.0.0.1:{port}/webhooks/rest/", process, timeout)
 
 
