@@ -38,6 +38,7 @@ from rasa.shared.core.trackers import DialogueStateTracker
 from rasa.shared.nlu.constants import INTENT_NAME_KEY
 
 from channels.rest import install_action_apology
+from stores.speed import cached_action_result_validation, tune_sqlite_engine
 from stores.connectivity import Unreachable, wait_for_sql
 from yibao.privacy import mask_value
 
@@ -46,6 +47,7 @@ logger = logging.getLogger(__name__)
 DEFAULT_CONNECT_TIMEOUT = 30.0
 
 install_action_apology()
+cached_action_result_validation()
 
 
 class TrackerStoreUnreachable(ConnectionException):
@@ -87,6 +89,7 @@ class MaskingSQLTrackerStore(SQLTrackerStore):
                 raise TrackerStoreUnreachable(str(error)) from None
         super().__init__(domain, dialect, host, port, db, username, password, event_broker, login_db, query,
                          **kwargs)
+        tune_sqlite_engine(self)
 
     async def save(self, tracker: DialogueStateTracker) -> None:
         """Writes the tracker's new events, masked (same rows as ``SQLTrackerStore.save``)."""
