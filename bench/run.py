@@ -176,14 +176,8 @@ def measure(name: str, url: str, script: Sequence[str], rasa: subprocess.Popen, 
     }
 
 
-def speedups_entry() -> List[str]:
-    return [str(VENV_BIN / "python"), "-m", "bench.rasa_speedups"]
-
-
-def bench_ours(work: Path, model: Path, levels: Dict[int, Tuple[int, float]], name: str = "ours",
-               fixes: bool = False) -> Dict:
-    """As `make run`: the action server, endpoints.yml's tracker store (SQLite file), REST channel.
-    With `fixes`, Rasa runs with bench/speedups.py applied."""
+def bench_ours(work: Path, model: Path, levels: Dict[int, Tuple[int, float]], name: str = "ours") -> Dict:
+    """As `make run`: the action server, endpoints.yml's tracker store (SQLite file), REST channel."""
     folder = work / name
     folder.mkdir(parents=True, exist_ok=True)
     action_port, port = free_port(), free_port()
@@ -199,8 +193,7 @@ def bench_ours(work: Path, model: Path, levels: Dict[int, Tuple[int, float]], na
         wait_http(f"http://127.0.0.1:{action_port}/health", actions, timeout=120)
         actions_startup = time.monotonic() - started
         spawned = time.monotonic()
-        rasa = start_rasa(port, folder / "endpoints.yml", folder / "rasa.log", base_env(), model=model,
-                          entry=speedups_entry() if fixes else None)
+        rasa = start_rasa(port, folder / "endpoints.yml", folder / "rasa.log", base_env(), model=model)
         result = measure(name, f"http://127.0.0.1:{port}/webhooks/rest/webhook", OUR_SCRIPT, rasa, spawned,
                          levels, actions)
         result["actions_startup_s"] = actions_startup
@@ -213,8 +206,8 @@ def bench_ours(work: Path, model: Path, levels: Dict[int, Tuple[int, float]], na
 
 def bench_scale(work: Path, model: Path, levels: Dict[int, Tuple[int, float]], replicas: int = 2) -> Optional[Dict]:
     """The scale-out profile on this machine: `replicas` Rasa replicas and two action servers behind
-    nginx, PostgreSQL tracker store, Redis lock store (a fresh database and key prefix), with
-    bench/speedups.py. The load goes through nginx."""
+    nginx, PostgreSQL tracker store, Redis lock store (a fresh database and key prefix). The load goes
+    through nginx."""
     from deploy.cluster import Cluster, nginx_binary, port_open
 
     if not (port_open(5432) and port_open(6379)) or nginx_binary() is None:
@@ -226,7 +219,7 @@ def bench_scale(work: Path, model: Path, levels: Dict[int, Tuple[int, float]], r
     tag = uuid.uuid4().hex[:8]
     db, prefix = f"yibao_bench_{tag}", f"yibaobench{tag}"
     env = {"TRACKER_DB_NAME": db, "REDIS_LOCK_DB": "2", "REDIS_KEY_PREFIX": prefix, "SANIC_WORKERS": "1"}
-    cluster = Cluster(replicas, 2, workdir=work / "scale", env=env, model=model, entry=speedups_entry())
+    cluster = Cluster(replicas, 2, workdir=work / "scale", env=env, model=model)
     started = time.monotonic()
     try:
         cluster.start()
@@ -288,14 +281,12 @@ MODEL_COPY: List[Path] = [MODEL]
 ROW_LABELS = {
     "ours": "this assistant (`make run`)",
     "stock": "stock `rasa init`",
-    "ours_fixes": "this assistant + fixes",
-    "scale": "scale profile + fixes",
+    "scale": "scale profile",
 }
 ROW_SETUP = {
     "ours": "action server, SQLite tracker store (endpoints.yml), 1 Rasa process",
     "stock": "no action server, in-memory tracker store, 1 Rasa process",
-    "ours_fixes": "as `make run`, with bench/speedups.py (cached response validator, SQLite WAL)",
-    "scale": "endpoints.scale.yml: 2 Rasa replicas + 2 action servers behind nginx, PostgreSQL + Redis, with bench/speedups.py",
+    "scale": "endpoints.scale.yml: 2 Rasa replicas + 2 action servers behind nginx, PostgreSQL + Redis",
 }
 
 
@@ -309,7 +300,7 @@ def verdict(ok: bool) -> str:
 
 def report(data: Dict) -> str:
     info = data["machine"]
-    rows = [key for key in ("ours", "stock", "ours_fixes", "scale") if data.get(key)]
+    rows = [key for key in ("ours", "stock", "scale") if data.get(key)]
     stock = data["stock"]
     lines = [
         "# Benchmark results",
@@ -390,7 +381,7 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="smaller loads (a smoke run, not for figures)")
     parser.add_argument("--workdir", type=Path, help="keep trained baselines here and reuse them")
     parser.add_argument("--skip-nlu", action="store_true", help="speed and memory only")
-    parser.add_argument("--no-fixes", action="store_true", help="skip the two rows with bench/speedups.py")
+    parser.add_argument("--no-scale", action="store_true", help="skip the scale profile (PostgreSQL + Redis + nginx)")
     args = parser.parse_args()
     if not MODEL.exists():
         print("no trained model: run `make train`", file=sys.stderr)
@@ -415,10 +406,8 @@ def main() -> int:
         data["stock"] = bench_stock(work, stock_model, levels)
         log("measuring this assistant")
         data["ours"] = bench_ours(work, model, levels)
-        if not args.no_fixes:
-            log("measuring this assistant with bench/speedups.py")
-            data["ours_fixes"] = bench_ours(work, model, levels, name="ours_fixes", fixes=True)
-            log("measuring the scale profile (2 replicas behind nginx, PostgreSQL + Redis) with bench/speedups.py")
+        if not args.no_scale:
+            log("measuring the scale profile (2 replicas behind nginx, PostgreSQL + Redis)")
             data["scale"] = bench_scale(work, model, levels)
         if not args.skip_nlu:
             data["nlu"] = nlu_quality(whitespace_model)
