@@ -73,17 +73,8 @@ class RasaServer:
         self.process = subprocess.Popen(self.command(), cwd=PROJECT, env=self.env,
                                         stdout=open(self.log, "wb"), stderr=subprocess.STDOUT,
                                         start_new_session=True)
-        deadline = time.time() + timeout
-        while time.time() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"rasa run exited with {self.process.returncode}:\n{self.log_text()[-3000:]}")
-            try:
-                with urllib.request.urlopen(f"{self.base}/webhooks/rest/", timeout=2):
-                    return self
-            except OSError:
-                time.sleep(0.5)
-        self.stop()
-        raise TimeoutError(f"rasa run did not answer within {timeout} s:\n{self.log_text()[-3000:]}")
+        _wait_for_rest(self, "rasa run", timeout)
+        return self
 
     def stop(self) -> None:
         if self.process is None or self.process.poll() is not None:
@@ -195,17 +186,8 @@ class RunScript:
                                         start_new_session=True)
         if not wait:
             return self
-        deadline = time.time() + timeout
-        while time.time() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"run.sh exited with {self.process.returncode}:\n{self.log_text()[-3000:]}")
-            try:
-                with urllib.request.urlopen(f"{self.base}/webhooks/rest/", timeout=2):
-                    return self
-            except OSError:
-                time.sleep(0.5)
-        self.stop()
-        raise TimeoutError(f"run.sh did not serve within {timeout} s:\n{self.log_text()[-3000:]}")
+        _wait_for_rest(self, "run.sh", timeout)
+        return self
 
     def wait(self, timeout: float = 120) -> int:
         return self.process.wait(timeout=timeout)
@@ -224,3 +206,19 @@ class RunScript:
 
     def log_text(self) -> str:
         return self.log.read_text(encoding="utf-8", errors="replace") if self.log.exists() else ""
+
+
+def _wait_for_rest(server: Any, what: str, timeout: float) -> None:
+    """Wait until `server` (RasaServer or RunScript) answers on its REST health URL; on exit or
+    time-out stop it and raise with the tail of its log."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if server.process.poll() is not None:
+            raise RuntimeError(f"{what} exited with {server.process.returncode}:\n{server.log_text()[-3000:]}")
+        try:
+            with urllib.request.urlopen(f"{server.base}/webhooks/rest/", timeout=2):
+                return
+        except OSError:
+            time.sleep(0.5)
+    server.stop()
+    raise TimeoutError(f"{what} did not answer within {timeout} s:\n{server.log_text()[-3000:]}")

@@ -50,3 +50,13 @@ def stop(process: subprocess.Popen) -> None:
         process.wait(timeout=20)
     except subprocess.TimeoutExpired:
         process.kill()
+
+
+def write_endpoints(directory: Path, action_port: int) -> Path:
+    """An endpoints file for a test server: the given action server and a SQLite tracker store in `directory`."""
+    path = directory / "endpoints.yml"
+    path.write_text(
+        f'action_endpoint:\n  url: "http://127.0.0.1:{action_port}/webhook"\n'
+        f"tracker_store:\n  type: SQL\n  dialect: sqlite\n  db: {directory / 'tracker.db'}\n",
+        encoding="utf-8")
+    return path

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from servers import MODEL, PROJECT, VENV_BIN, free_port, start_action_server, stop
+from servers import MODEL, PROJECT, VENV_BIN, free_port, start_action_server, stop, write_endpoints
 
 TMUX = shutil.which("tmux")
 IN_CI = bool(os.environ.get("CI"))
@@ -119,11 +119,7 @@ def shell(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("shell")
     action_port, rasa_port = free_port(), free_port()
     actions = start_action_server(action_port, tmp / "actions.log")
-    endpoints = tmp / "endpoints.yml"
-    endpoints.write_text(
-        f'action_endpoint:\n  url: "http://127.0.0.1:{action_port}/webhook"\n'
-        f"tracker_store:\n  type: SQL\n  dialect: sqlite\n  db: {tmp / 'tracker.db'}\n",
-        encoding="utf-8")
+    endpoints = write_endpoints(tmp, action_port)
     env = {"PYTHONPATH": str(PROJECT), "TF_CPP_MIN_LOG_LEVEL": "3", "RASA_TELEMETRY_ENABLED": "false",
            "LANG": "C.UTF-8", "TERM": "screen", "SQLALCHEMY_SILENCE_UBER_WARNING": "1"}
     # The same command `make shell` runs (scripts/run.sh shell), on free ports and a temporary tracker

@@ -19,7 +19,7 @@ from urllib.parse import urlparse
 import pytest
 import yaml
 
-from servers import MODEL, PROJECT, VENV_BIN, env, free_port, start_action_server, stop, wait_http
+from servers import MODEL, PROJECT, VENV_BIN, env, free_port, start_action_server, stop, write_endpoints, wait_http
 
 CHROMIUM = Path("/usr/bin/chromium")
 WEBCHAT_BUNDLE = PROJECT / "web" / "node_modules" / "rasa-webchat" / "lib" / "index.js"
@@ -55,11 +55,7 @@ def rasa_url(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("webchat")
     action_port, rasa_port = free_port(), free_port()
     actions = start_action_server(action_port, tmp / "actions.log")
-    endpoints = tmp / "endpoints.yml"
-    endpoints.write_text(
-        f'action_endpoint:\n  url: "http://127.0.0.1:{action_port}/webhook"\n'
-        f"tracker_store:\n  type: SQL\n  dialect: sqlite\n  db: {tmp / 'tracker.db'}\n",
-        encoding="utf-8")
+    endpoints = write_endpoints(tmp, action_port)
     log = tmp / "rasa.log"
     rasa = subprocess.Popen(
         [str(VENV_BIN / "rasa"), "run", "--model", str(MODEL), "--endpoints", str(endpoints),
