@@ -2,11 +2,9 @@
 and the real policy table, asserting what the user reads."""
 from __future__ import annotations
 
-import asyncio
-import uuid
-
 import pytest
 
+from chat import Chat
 from servers import MODEL, free_port, start_action_server, stop
 
 pytestmark = pytest.mark.skipif(not MODEL.exists(), reason="needs the trained model: run `make train`")
@@ -25,24 +23,6 @@ def agent(tmp_path_factory):
         stop(server)
 
 
-# Importing Rasa installs uvloop's policy, which has no implicit current loop: make one.
-LOOP = asyncio.new_event_loop()
-
-
-class Chat:
-    def __init__(self, agent):
-        self.agent = agent
-        self.sender = uuid.uuid4().hex
-
-    def say(self, text: str) -> list[dict]:
-        return LOOP.run_until_complete(self.agent.handle_text(text, sender_id=self.sender))
-
-    def text(self, message: str) -> str:
-        return "\n".join(reply.get("text", "") for reply in self.say(message))
-
-    def slot(self, name: str):
-        tracker = LOOP.run_until_complete(self.agent.tracker_store.retrieve(self.sender))
-        return tracker.get_slot(name)
 
 
 def test_story1_qinqing_effective_time_asks_the_day_then_computes_the_month(agent):

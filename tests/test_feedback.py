@@ -4,22 +4,20 @@ event with the topic, the rows and the slots, and the reply offers 转人工; th
 helpful True. The same database then feeds `make report`, which proves the report reads real events."""
 from __future__ import annotations
 
-import asyncio
 import json
 import sqlite3
 import subprocess
 import sys
-import uuid
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
 
+from chat import Chat
 from servers import MODEL, PROJECT, env, free_port, start_action_server, stop
 
 pytestmark = pytest.mark.skipif(not MODEL.exists(), reason="needs the trained model: run `make train`")
 
-LOOP = asyncio.new_event_loop()
 ID_NUMBER = "110101199003071234"
 
 
@@ -40,18 +38,6 @@ def setup(tmp_path_factory):
         yield agent, db, folder
     finally:
         stop(server)
-
-
-class Chat:
-    def __init__(self, agent):
-        self.agent = agent
-        self.sender = uuid.uuid4().hex
-
-    def say(self, text: str) -> list[dict]:
-        return LOOP.run_until_complete(self.agent.handle_text(text, sender_id=self.sender))
-
-    def slot(self, name: str):
-        return LOOP.run_until_complete(self.agent.tracker_store.retrieve(self.sender)).get_slot(name)
 
 
 def stored_feedback(db, sender: str) -> list[dict]:
