@@ -189,17 +189,21 @@ def lock_store_problem(config: Optional[Dict[str, Any]], timeout: float = 5.0) -
     if not config or str(config.get("type") or "in_memory").lower() == "in_memory":
         return None
     store_type = str(config["type"]).lower()
-    if store_type in ("redis", "concurrent_redis"):
-        host, port = _host_port(config, DEFAULT_PORTS["redis"])
-        reason = tcp_reachable(host, port, timeout)
-        if reason:
-            where = describe(section, config)
-            return Problem(section,
-                           f"无法连接锁存储 {section}（{where}）：{host}:{port} {reason}。请检查 endpoints.yml 中 {section} 的 url、port，或先启动 Redis。",
-                           f"Cannot connect to the {section} ({where}): {host}:{port} {reason}. "
-                           f"Fix url and port under {section} in endpoints.yml, or start Redis.")
-        return None
-    return _import_problem(section, str(config["type"]))
+    if store_type not in ("redis", "concurrent_redis"):
+        problem = _import_problem(section, str(config["type"]))
+        # A subclass of Rasa's Redis lock store named so (deploy.lock_store.FairRedisLockStore) takes
+        # the same keys: check its Redis too.
+        if problem or not store_type.endswith("redislockstore"):
+            return problem
+    host, port = _host_port(config, DEFAULT_PORTS["redis"])
+    reason = tcp_reachable(host, port, timeout)
+    if reason:
+        where = describe(section, config)
+        return Problem(section,
+                       f"无法连接锁存储 {section}（{where}）：{host}:{port} {reason}。请检查 endpoints.yml 中 {section} 的 url、port，或先启动 Redis。",
+                       f"Cannot connect to the {section} ({where}): {host}:{port} {reason}. "
+                       f"Fix url and port under {section} in endpoints.yml, or start Redis.")
+    return None
 
 
 def problems(endpoints: Dict[str, Any], timeout: float = 5.0) -> List[Problem]:

@@ -206,6 +206,13 @@ def test_preflight_checks_the_lock_store_and_custom_types(tmp_path):
     result = _preflight(endpoints)
     assert result.returncode == 2 and "lock_store" in result.stderr and "无法连接锁存储" in result.stderr
 
+    # The scale profile's own Redis lock store class is checked like `type: redis`.
+    endpoints = _endpoints(tmp_path, tracker_store={"type": "SQL", "dialect": "sqlite", "db": "t.db"},
+                           lock_store={"type": "deploy.lock_store.FairRedisLockStore", "url": "127.0.0.1",
+                                       "port": closed})
+    result = _preflight(endpoints)
+    assert result.returncode == 2 and f"127.0.0.1:{closed}" in result.stderr and "start Redis" in result.stderr
+
     endpoints = _endpoints(tmp_path, tracker_store={"type": "no_such_module.Store", "dialect": "sqlite"})
     result = _preflight(endpoints)
     assert result.returncode == 2 and "no_such_module.Store" in result.stderr and "PYTHONPATH" in result.stderr
