@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from chat import Chat
+from chat import LOOP, Chat
 from servers import MODEL, free_port, start_action_server, stop
 
 pytestmark = pytest.mark.skipif(not MODEL.exists(), reason="needs the trained model: run `make train`")
@@ -91,3 +91,11 @@ def test_handoff_gives_the_local_number_when_the_region_is_known(agent):
     chat.say("我在驻马店参保，家庭共济绑定不了")
     reply = chat.text("转人工")
     assert "12393" in reply and "0396" in reply
+
+
+@pytest.mark.parametrize("text", ["卡号 [银行卡号] 不能用", "医保卡[银行卡号]有余额为啥不能用",
+                                  "手机138****5678 绑了亲情账户多久生效", "我的身份证[身份证号] 亲情账户绑定不了"])
+def test_masked_personal_numbers_are_not_read_as_a_bind_date(agent, text):
+    """The channels replace personal numbers with placeholders before NLU: no date comes out of them."""
+    parsed = LOOP.run_until_complete(agent.parse_message(text))
+    assert [entity["value"] for entity in parsed["entities"] if entity["entity"] == "bind_date"] == []
