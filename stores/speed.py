@@ -1,4 +1,4 @@
-"""Two fixes for Rasa 3.6's cost per message, found by profiling this assistant under load (py-spy on
+"""Fixes for Rasa 3.6's cost per message, found by profiling this assistant under load (py-spy on
 `rasa run`; figures in docs/benchmarks.md).
 
 1. Rasa validates every answer of the action server with ``jsonschema.validate(result, schema)``
@@ -22,10 +22,6 @@
    ``event`` to a different constant, so exactly one can match an event: each event is checked
    against the schema of its own type only (the same verdict). An answer that fails is checked
    again by Rasa's own code, so errors read as before. (``fastjsonschema`` was measured too: slower.)
-7. Python's cycle collector re-scans the whole loaded model (TensorFlow, spaCy, scikit-learn objects:
-   millions of them) at every full collection, in the middle of answering (~6 % of the CPU per message
-   in py-spy, inside whatever allocates). Once the model is loaded, those objects are moved out of
-   the collector's sight (``gc.freeze``); the young generations collect less often.
 6. DIET builds "fake" zero features for every message it classifies by deep-copying the message's
    real features, sparse matrices included (~10 % of the CPU per message), and then replaces the
    copied matrix with an empty one: the empty features are built directly here.
@@ -237,18 +233,3 @@ def sequential_graph_runs() -> None:
     run._yibao_original = original  # type: ignore[attr-defined]
     DaskGraphRunner.run = run
 
-
-_GC_FROZEN = [False]
-
-
-def freeze_loaded_objects() -> None:
-    """Once per process, after the model is loaded (the first conversation read): ``gc.freeze()`` so
-    full collections skip the model's objects, and fewer young-generation collections."""
-    import gc
-
-    if _GC_FROZEN[0]:
-        return
-    _GC_FROZEN[0] = True
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(20_000, 20, 20)

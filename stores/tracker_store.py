@@ -45,8 +45,8 @@ from rasa.shared.core.trackers import DialogueStateTracker
 from rasa.shared.nlu.constants import INTENT_NAME_KEY
 
 from channels.rest import install_action_apology
-from stores.speed import (cached_action_result_validation, direct_fake_features, freeze_loaded_objects,
-                          remembered_event_types, sequential_graph_runs, tune_sqlite_engine)
+from stores.speed import (cached_action_result_validation, direct_fake_features, remembered_event_types,
+                          sequential_graph_runs, tune_sqlite_engine)
 from stores.connectivity import Unreachable, wait_for_sql
 from yibao.privacy import mask_value
 
@@ -126,7 +126,6 @@ class MaskingSQLTrackerStore(SQLTrackerStore):
 
     async def retrieve(self, sender_id: Text) -> Optional[DialogueStateTracker]:
         """The tracker of the latest conversation session (as ``SQLTrackerStore.retrieve``)."""
-        freeze_loaded_objects()  # the model is loaded by the time a conversation is read
         statement = self.__dict__.get("_current_session")
         if statement is None:
             statement = self._current_session = self._current_session_statement()
