@@ -2,16 +2,20 @@
 and two NLU baselines, all trained and measured in this one run. Figures are printed and written to
 bench/results/latest.md (and .json); nothing is asserted.
 
-    .venv/bin/python bench/run.py [--quick] [--workdir DIR] [--skip-nlu]
+    .venv/bin/python bench/run.py [--quick] [--workdir DIR] [--skip-nlu] [--no-scale] [--rounds N]
 
 1. Trains a stock `rasa init --no-prompt` assistant and Rasa's default NLU pipeline
    (WhitespaceTokenizer ...) on a copy of data/nlu/, in a temporary folder.
-2. For each assistant: starts it (ours as `make run` does: the action server, the tracker store of
-   endpoints.yml on a temporary SQLite file, the REST channel; stock: `rasa run` as `rasa init` made
-   it), times the start-up to the first answer, then loads /webhooks/rest/webhook with 1 user
-   (200 requests), 16 and 64 concurrent users (20 s or 3,000 requests each), and reads the resident
-   memory of the process trees from /proc.
-3. Intent accuracy and macro-F1 on tests/nlu/heldout.yml for our pipeline, the Whitespace default
+2. Starts, one after the other, the stock assistant (`rasa run` as `rasa init` made it), this
+   assistant as `make run` starts it (the action server, the tracker store of endpoints.yml on a
+   temporary SQLite file, the REST channel) and the scale profile (two Rasa replicas and two action
+   servers behind nginx, PostgreSQL + Redis), timing each one's start-up to its first answer.
+3. Loads /webhooks/rest/webhook of each with 1 user, 16 and 64 concurrent users, in rounds: every
+   round measures every assistant at every level, so that a slow minute of this shared machine falls
+   on all of them alike. Latencies are pooled over the rounds (p50, p95); throughput is all answers
+   over all loaded seconds, and the spread of the rounds is shown. Resident memory of each process
+   tree is read from /proc at the end.
+4. Intent accuracy and macro-F1 on tests/nlu/heldout.yml for our pipeline, the Whitespace default
    pipeline and TF-IDF + logistic regression (bench/nlu_quality.py).
 
 Every server listens on 127.0.0.1 on a free port and is stopped at the end; every load is bounded in
@@ -32,7 +36,8 @@ import time
 import urllib.request
 import uuid
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence, Tuple
+from dataclasses import dataclass, field
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import yaml
 
@@ -53,9 +58,10 @@ OUR_SCRIPT = ["亲情账户绑定后多久生效", "我是10月16号绑的", "�
 # A conversation of the stock `rasa init` assistant (its own training examples' wording).
 STOCK_SCRIPT = ["hello", "I am sad", "yes", "great", "are you a bot?", "bye"]
 
-# users: (at most requests, at most seconds)
-LEVELS: Dict[int, Tuple[int, float]] = {1: (200, 120), 16: (3000, 20), 64: (3000, 20)}
+# users: (at most requests, at most seconds) in one round
+LEVELS: Dict[int, Tuple[int, float]] = {1: (100, 60), 16: (2000, 15), 64: (2000, 15)}
 QUICK_LEVELS: Dict[int, Tuple[int, float]] = {1: (40, 30), 16: (400, 6), 64: (400, 6)}
+ROUNDS = 3
 WARMUP = 12
 
 
@@ -151,34 +157,31 @@ def first_answer(url: str, text: str, process: subprocess.Popen, timeout: float 
     raise TimeoutError(url)
 
 
-def measure(name: str, url: str, script: Sequence[str], rasa: subprocess.Popen, spawned: float,
-            levels: Dict[int, Tuple[int, float]], actions: Optional[subprocess.Popen] = None) -> Dict:
+@dataclass
+class Running:
+    """One started assistant: where to send messages, and how to stop it."""
+    name: str
+    url: str
+    script: Sequence[str]
+    startup_s: float
+    processes: List[subprocess.Popen]
+    actions: List[subprocess.Popen] = field(default_factory=list)
+    details: Dict = field(default_factory=dict)
+    stop: Callable[[], None] = lambda: None
+    results: Dict[int, List[LoadResult]] = field(default_factory=dict)
+
+
+def ready(name: str, url: str, script: Sequence[str], rasa: subprocess.Popen, spawned: float) -> float:
     first_answer(url, script[0], rasa)
     startup = time.monotonic() - spawned
     log(f"{name}: first answer {startup:.1f} s after start; RSS {rss_mib(rasa.pid):.0f} MiB")
-    rss_idle = rss_mib(rasa.pid)
     load(url, script, 1, WARMUP, 60, tag=f"{name}-warmup")
-    runs: Dict[int, LoadResult] = {}
-    for users, (max_requests, max_seconds) in levels.items():
-        result = load(url, script, users, max_requests, max_seconds, tag=name)
-        runs[users] = result
-        log(f"{name}: {users:>2} users: {result.requests} answers in {result.elapsed_s:.1f} s = "
-            f"{result.throughput:.1f}/s, p50 {result.p50:.0f} ms, p95 {result.p95:.0f} ms, errors {result.errors}"
-            + (f" ({result.first_error})" if result.errors else ""))
-    return {
-        "startup_s": startup,
-        "rss_rasa_idle_mib": rss_idle,
-        "rss_rasa_mib": rss_mib(rasa.pid),
-        "rss_actions_mib": rss_mib(actions.pid) if actions else 0.0,
-        "levels": {users: {"requests": r.requests, "errors": r.errors, "seconds": r.elapsed_s,
-                           "throughput": r.throughput, "p50_ms": r.p50, "p95_ms": r.p95}
-                   for users, r in runs.items()},
-    }
+    return startup
 
 
-def bench_ours(work: Path, model: Path, levels: Dict[int, Tuple[int, float]], name: str = "ours") -> Dict:
+def start_ours(work: Path, model: Path) -> Running:
     """As `make run`: the action server, endpoints.yml's tracker store (SQLite file), REST channel."""
-    folder = work / name
+    folder = work / "ours"
     folder.mkdir(parents=True, exist_ok=True)
     action_port, port = free_port(), free_port()
     endpoints = yaml.safe_load((PROJECT / "endpoints.yml").read_text(encoding="utf-8"))
@@ -186,65 +189,24 @@ def bench_ours(work: Path, model: Path, levels: Dict[int, Tuple[int, float]], na
     if str(endpoints.get("tracker_store", {}).get("dialect", "")).startswith("sqlite"):
         endpoints["tracker_store"]["db"] = str(folder / "tracker.db")
     (folder / "endpoints.yml").write_text(yaml.safe_dump(endpoints, allow_unicode=True), encoding="utf-8")
-    started = time.monotonic()
     actions = start_action_server(action_port, folder / "actions.log")
     rasa = None
     try:
         wait_http(f"http://127.0.0.1:{action_port}/health", actions, timeout=120)
-        actions_startup = time.monotonic() - started
         spawned = time.monotonic()
         rasa = start_rasa(port, folder / "endpoints.yml", folder / "rasa.log", base_env(), model=model)
-        result = measure(name, f"http://127.0.0.1:{port}/webhooks/rest/webhook", OUR_SCRIPT, rasa, spawned,
-                         levels, actions)
-        result["actions_startup_s"] = actions_startup
-        result["tracker_store"] = endpoints.get("tracker_store", {}).get("type", "in_memory")
-        return result
-    finally:
+        url = f"http://127.0.0.1:{port}/webhooks/rest/webhook"
+        startup = ready("ours", url, OUR_SCRIPT, rasa, spawned)
+    except BaseException:
         stop(rasa)
         stop(actions)
+        raise
+    return Running("ours", url, OUR_SCRIPT, startup, [rasa], [actions],
+                   {"tracker_store": endpoints.get("tracker_store", {}).get("type", "in_memory")},
+                   stop=lambda: (stop(rasa), stop(actions)))
 
 
-def bench_scale(work: Path, model: Path, levels: Dict[int, Tuple[int, float]], replicas: int = 2) -> Optional[Dict]:
-    """The scale-out profile on this machine: `replicas` Rasa replicas and two action servers behind
-    nginx, PostgreSQL tracker store, Redis lock store (a fresh database and key prefix). The load goes
-    through nginx."""
-    from deploy.cluster import Cluster, nginx_binary, port_open
-
-    if not (port_open(5432) and port_open(6379)) or nginx_binary() is None:
-        log("scale profile skipped: PostgreSQL or Redis is not reachable on 127.0.0.1, or nginx is missing")
-        return None
-    import psycopg2
-    import redis
-
-    tag = uuid.uuid4().hex[:8]
-    db, prefix = f"yibao_bench_{tag}", f"yibaobench{tag}"
-    env = {"TRACKER_DB_NAME": db, "REDIS_LOCK_DB": "2", "REDIS_KEY_PREFIX": prefix, "SANIC_WORKERS": "1"}
-    cluster = Cluster(replicas, 2, workdir=work / "scale", env=env, model=model)
-    started = time.monotonic()
-    try:
-        cluster.start()
-        result = measure(f"scale-{replicas}x", cluster.front_url, OUR_SCRIPT, cluster.replicas[0], started,
-                         levels, cluster.actions[0])
-        # memory of every replica and action server
-        result["rss_rasa_mib"] = sum(rss_mib(process.pid) for process in cluster.replicas)
-        result["rss_actions_mib"] = sum(rss_mib(process.pid) for process in cluster.actions)
-        result["actions_startup_s"] = float("nan")
-        result["tracker_store"] = "PostgreSQL"
-        result["replicas"] = replicas
-        return result
-    finally:
-        cluster.stop()
-        connection = psycopg2.connect(dbname="postgres", host="127.0.0.1", user="postgres")
-        connection.autocommit = True
-        with connection.cursor() as cursor:
-            cursor.execute(f"DROP DATABASE IF EXISTS {db} WITH (FORCE)")
-        connection.close()
-        client = redis.Redis(host="127.0.0.1", port=6379, db=2)
-        for key in client.scan_iter(f"{prefix}:*"):
-            client.delete(key)
-
-
-def bench_stock(work: Path, model: Path, levels: Dict[int, Tuple[int, float]]) -> Dict:
+def start_stock(work: Path, model: Path) -> Running:
     """The stock assistant as `rasa init` made it (in-memory tracker store, no action server)."""
     folder = work / "stock"
     port = free_port()
@@ -253,13 +215,93 @@ def bench_stock(work: Path, model: Path, levels: Dict[int, Tuple[int, float]]) -
     spawned = time.monotonic()
     rasa = start_rasa(port, folder / "endpoints.yml", work / "stock-rasa.log", base_env(), model=model,
                       credentials=credentials, cwd=folder)
+    url = f"http://127.0.0.1:{port}/webhooks/rest/webhook"
     try:
-        result = measure("stock", f"http://127.0.0.1:{port}/webhooks/rest/webhook", STOCK_SCRIPT, rasa, spawned,
-                         levels)
-        result["tracker_store"] = "in_memory"
-        return result
-    finally:
+        startup = ready("stock", url, STOCK_SCRIPT, rasa, spawned)
+    except BaseException:
         stop(rasa)
+        raise
+    return Running("stock", url, STOCK_SCRIPT, startup, [rasa], details={"tracker_store": "in_memory"},
+                   stop=lambda: stop(rasa))
+
+
+def start_scale(work: Path, model: Path, replicas: int = 2) -> Optional[Running]:
+    """The scale-out profile on this machine: `replicas` Rasa replicas and two action servers behind
+    nginx, PostgreSQL tracker store, Redis lock store (a fresh database and key prefix). The load goes
+    through nginx."""
+    from deploy.cluster import Cluster, nginx_binary, port_open
+
+    if not (port_open(5432) and port_open(6379)) or nginx_binary() is None:
+        log("scale profile skipped: PostgreSQL or Redis is not reachable on 127.0.0.1, or nginx is missing")
+        return None
+    tag = uuid.uuid4().hex[:8]
+    db, prefix = f"yibao_bench_{tag}", f"yibaobench{tag}"
+    env = {"TRACKER_DB_NAME": db, "REDIS_LOCK_DB": "2", "REDIS_KEY_PREFIX": prefix, "SANIC_WORKERS": "1"}
+    cluster = Cluster(replicas, 2, workdir=work / "scale", env=env, model=model)
+
+    def stop_cluster() -> None:
+        cluster.stop()
+        drop_scale_data(db, prefix)
+
+    started = time.monotonic()
+    try:
+        cluster.start()
+        startup = ready("scale", cluster.front_url, OUR_SCRIPT, cluster.replicas[0], started)
+    except BaseException:
+        stop_cluster()
+        raise
+    return Running("scale", cluster.front_url, OUR_SCRIPT, startup, list(cluster.replicas), list(cluster.actions),
+                   {"tracker_store": "PostgreSQL", "replicas": replicas}, stop=stop_cluster)
+
+
+def drop_scale_data(db: str, prefix: str) -> None:
+    import psycopg2
+    import redis
+
+    connection = psycopg2.connect(dbname="postgres", host="127.0.0.1", user="postgres")
+    connection.autocommit = True
+    with connection.cursor() as cursor:
+        cursor.execute(f"DROP DATABASE IF EXISTS {db} WITH (FORCE)")
+    connection.close()
+    client = redis.Redis(host="127.0.0.1", port=6379, db=2)
+    for key in client.scan_iter(f"{prefix}:*"):
+        client.delete(key)
+
+
+def measure_rounds(running: List[Running], levels: Dict[int, Tuple[int, float]], rounds: int) -> None:
+    """Every round loads every assistant at every level, one after the other."""
+    for number in range(1, rounds + 1):
+        for users, (max_requests, max_seconds) in levels.items():
+            for target in running:
+                result = load(target.url, target.script, users, max_requests, max_seconds,
+                              tag=f"{target.name}-r{number}")
+                target.results.setdefault(users, []).append(result)
+                log(f"round {number}/{rounds} {target.name:>5}: {users:>2} users: {result.requests} answers in "
+                    f"{result.elapsed_s:.1f} s = {result.throughput:.1f}/s, p50 {result.p50:.0f} ms, "
+                    f"p95 {result.p95:.0f} ms, errors {result.errors}"
+                    + (f" ({result.first_error})" if result.errors else ""))
+
+
+def pooled(results: List[LoadResult]) -> Dict:
+    merged = LoadResult(results[0].users)
+    for result in results:
+        merged.latencies_ms.extend(result.latencies_ms)
+        merged.errors += result.errors
+        merged.elapsed_s += result.elapsed_s
+    rates = [result.throughput for result in results]
+    return {"requests": merged.requests, "errors": merged.errors, "seconds": merged.elapsed_s,
+            "throughput": merged.throughput, "p50_ms": merged.p50, "p95_ms": merged.p95,
+            "round_throughputs": rates}
+
+
+def summary(target: Running) -> Dict:
+    return {
+        "startup_s": target.startup_s,
+        "rss_rasa_mib": sum(rss_mib(process.pid) for process in target.processes),
+        "rss_actions_mib": sum(rss_mib(process.pid) for process in target.actions),
+        "levels": {users: pooled(results) for users, results in target.results.items()},
+        **target.details,
+    }
 
 
 def nlu_quality(whitespace_model: Optional[Path]) -> Dict:
@@ -291,7 +333,9 @@ ROW_SETUP = {
 
 
 def fmt_level(level: Dict) -> str:
-    return f"{level['throughput']:.1f}/s, {level['p50_ms']:.0f} / {level['p95_ms']:.0f} ms"
+    rates = level.get("round_throughputs") or []
+    spread = f" ({min(rates):.0f}–{max(rates):.0f})" if len(rates) > 1 else ""
+    return f"{level['throughput']:.1f}/s{spread}, {level['p50_ms']:.0f} / {level['p95_ms']:.0f} ms"
 
 
 def verdict(ok: bool) -> str:
@@ -314,7 +358,9 @@ def report(data: Dict) -> str:
         "",
         "REST channel (`/webhooks/rest/webhook`), closed loop: each simulated user sends its next message "
         "when the previous one is answered; each user starts a new conversation every 6 messages. "
-        "Cells: answers per second, p50 / p95 latency.",
+        f"{data.get('rounds', 1)} interleaved round(s): each round loads every column at every level. "
+        "Cells: answers per second over all rounds (slowest–fastest round), p50 / p95 latency of all "
+        "answers.",
         "",
         "| | " + " | ".join(ROW_LABELS[key] for key in rows) + " |",
         "|---|" + "---|" * len(rows),
@@ -382,6 +428,7 @@ def main() -> int:
     parser.add_argument("--workdir", type=Path, help="keep trained baselines here and reuse them")
     parser.add_argument("--skip-nlu", action="store_true", help="speed and memory only")
     parser.add_argument("--no-scale", action="store_true", help="skip the scale profile (PostgreSQL + Redis + nginx)")
+    parser.add_argument("--rounds", type=int, help=f"interleaved rounds (default {ROUNDS}, 1 with --quick)")
     args = parser.parse_args()
     if not MODEL.exists():
         print("no trained model: run `make train`", file=sys.stderr)
@@ -389,7 +436,8 @@ def main() -> int:
     levels = QUICK_LEVELS if args.quick else LEVELS
     work = args.workdir or Path(tempfile.mkdtemp(prefix="yibao-bench-"))
     work.mkdir(parents=True, exist_ok=True)
-    data: Dict = {"machine": machine(), "quick": args.quick, "training": {}}
+    data: Dict = {"machine": machine(), "quick": args.quick, "training": {},
+                  "rounds": max(1, args.rounds or (1 if args.quick else ROUNDS))}
     log(f"work folder {work}; machine {data['machine']}")
     started = time.monotonic()
     try:
@@ -402,13 +450,23 @@ def main() -> int:
         if not args.skip_nlu:
             log("training Rasa's default (WhitespaceTokenizer) NLU pipeline on data/nlu")
             whitespace_model, data["training"]["whitespace NLU"] = train_whitespace(work)
-        log("measuring the stock assistant")
-        data["stock"] = bench_stock(work, stock_model, levels)
-        log("measuring this assistant")
-        data["ours"] = bench_ours(work, model, levels)
-        if not args.no_scale:
-            log("measuring the scale profile (2 replicas behind nginx, PostgreSQL + Redis)")
-            data["scale"] = bench_scale(work, model, levels)
+        running: List[Running] = []
+        try:
+            log("starting the stock assistant")
+            running.append(start_stock(work, stock_model))
+            log("starting this assistant (as `make run`)")
+            running.append(start_ours(work, model))
+            if not args.no_scale:
+                log("starting the scale profile (2 replicas behind nginx, PostgreSQL + Redis)")
+                scale = start_scale(work, model)
+                if scale is not None:
+                    running.append(scale)
+            measure_rounds(running, levels, data["rounds"])
+            for target in running:
+                data[target.name] = summary(target)
+        finally:
+            for target in running:
+                target.stop()
         if not args.skip_nlu:
             data["nlu"] = nlu_quality(whitespace_model)
     finally:

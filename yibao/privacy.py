@@ -55,9 +55,15 @@ def _replacement(match: re.Match) -> str:
     return f"{match.group('head')}****{match.group('tail')}"
 
 
+# Any decimal digit, ASCII or not (the same characters as str.isdecimal): every number masked here
+# has at least 11 of them, so a text without one is returned as it is, unscanned (most strings of a
+# stored event are names and keys without digits).
+_ANY_DIGIT = re.compile(r"\d")
+
+
 def mask_personal_numbers(text: str) -> str:
     """The text with ID, bank card and mobile numbers masked. Non-strings come back unchanged."""
-    if not isinstance(text, str) or not text:
+    if not isinstance(text, str) or not text or _ANY_DIGIT.search(text) is None:
         return text
     ascii_text = _ascii_digits(text)
     pieces: list[str] = []
