@@ -6,7 +6,7 @@ from typing import Any, Dict, List, Text
 from zoneinfo import ZoneInfo
 
 from rasa_sdk import Action, Tracker
-from rasa_sdk.events import SlotSet
+from rasa_sdk.events import FollowupAction, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from yibao import dialogue
@@ -26,6 +26,12 @@ def conversation_date(tracker: Tracker) -> date:
         if event.get("event") == "user" and event.get("timestamp"):
             return datetime.fromtimestamp(float(event["timestamp"]), CHINA).date()
     return datetime.now(CHINA).date()
+
+
+def end_of_turn(events: List[Dict[Text, Any]]) -> List[Dict[Text, Any]]:
+    """Every action here ends the bot's turn (an answer, or one question back), as data/rules.yml says:
+    naming `action_listen` as the follow-up spares Rasa a second run of its policies for the message."""
+    return [*events, FollowupAction("action_listen")]
 
 
 def current_slots(tracker: Tracker) -> Dict[str, Any]:
@@ -55,7 +61,7 @@ class ActionAnswer(Action):
         turn = dialogue.respond(intent, message.get("text") or "", message.get("entities") or [], slots,
                                 conversation_date(tracker), TABLE.get(), load_texts())
         send(dispatcher, turn)
-        return slot_events({**turn.slots, "asked_slot": turn.asked}, slots)
+        return end_of_turn(slot_events({**turn.slots, "asked_slot": turn.asked}, slots))
 
 
 class ActionHandoff(Action):
@@ -65,7 +71,7 @@ class ActionHandoff(Action):
     def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]) -> List[Dict[Text, Any]]:
         turn = dialogue.handoff(current_slots(tracker), TABLE.get(), load_texts())
         send(dispatcher, turn)
-        return []
+        return end_of_turn([])
 
 
 class ActionFallbackChoices(Action):
@@ -76,7 +82,7 @@ class ActionFallbackChoices(Action):
         ranking = (tracker.latest_message or {}).get("intent_ranking") or []
         message = dialogue.fallback_choices(ranking, load_texts())
         dispatcher.utter_message(text=message.text, buttons=message.buttons)
-        return []
+        return end_of_turn([])
 
 
 class ActionFeedback(Action):
@@ -91,4 +97,4 @@ class ActionFeedback(Action):
         record = dialogue.feedback_record(intent == "feedback_helpful", slots)
         turn = dialogue.feedback_reply(record, load_texts())
         send(dispatcher, turn)
-        return [SlotSet("feedback", record)]
+        return end_of_turn([SlotSet("feedback", record)])

@@ -3,7 +3,7 @@ from datetime import datetime
 
 import pytest
 from rasa_sdk import Tracker
-from rasa_sdk.events import SlotSet
+from rasa_sdk.events import FollowupAction, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions import actions
@@ -26,6 +26,10 @@ def tracker(text, intent, entities=(), slots=None, ranking=None):
     return Tracker("user-1", slots or {}, latest, events, False, None, {}, "action_listen")
 
 
+# Every action ends the bot's turn and says so (Rasa then skips predicting `action_listen`).
+LISTEN = FollowupAction("action_listen")
+
+
 def run(action, tracker_):
     dispatcher = CollectingDispatcher()
     events = action.run(dispatcher, tracker_, {})
@@ -39,7 +43,7 @@ def test_effective_time_question_sets_slots_and_asks_the_day(texts):
     assert [m["text"].split("\n")[0] for m in messages] == ["每月15号前绑定当月生效，否则次月生效。", texts["ask_bind_date"]]
     assert [b["title"] for b in messages[0]["buttons"]] == ["有帮助", "没帮助"]
     assert events == [SlotSet("account_type", "亲情账户"), SlotSet("topic", "effective_time"),
-                      SlotSet("last_rows", ["t-eff-rule"]), SlotSet("asked_slot", "bind_date")]
+                      SlotSet("last_rows", ["t-eff-rule"]), SlotSet("asked_slot", "bind_date"), LISTEN]
 
 
 def test_bind_date_uses_the_conversation_date():
@@ -47,7 +51,7 @@ def test_bind_date_uses_the_conversation_date():
     messages, events = run(actions.ActionAnswer(), tracker("我是昨天绑的", "inform", [], slots))
     assert messages[0]["text"].startswith("您11月22号绑定，2026年12月生效。")
     assert events == [SlotSet("bind_date", "2026-11-22"), SlotSet("last_rows", ["t-eff-late"]),
-                      SlotSet("asked_slot", None)]
+                      SlotSet("asked_slot", None), LISTEN]
 
 
 def test_bind_failed_without_type_asks_with_buttons(texts):
@@ -55,19 +59,20 @@ def test_bind_failed_without_type_asks_with_buttons(texts):
     assert len(messages) == 1 and messages[0]["text"] == texts["ask_account_type"]
     assert messages[0]["buttons"] == [{"title": "亲情账户", "payload": '/inform{"account_type": "亲情账户"}'},
                                       {"title": "家庭共济", "payload": '/inform{"account_type": "家庭共济"}'}]
-    assert events == [SlotSet("topic", "bind_failed"), SlotSet("asked_slot", "account_type")]
+    assert events == [SlotSet("topic", "bind_failed"), SlotSet("asked_slot", "account_type"), LISTEN]
 
 
 def test_handoff_uses_the_known_region():
     messages, events = run(actions.ActionHandoff(), tracker("转人工", "human_handoff", slots={"insured_region": "遂平"}))
     assert "12393" in messages[0]["text"] and "0396-2763198" in messages[0]["text"]
-    assert events == []
+    assert events == [LISTEN]
 
 
 def test_fallback_offers_two_topics_and_a_person(texts):
     ranking = [{"name": "nlu_fallback", "confidence": 0.5}, {"name": "balance_unusable", "confidence": 0.4},
                {"name": "bind_failed", "confidence": 0.35}]
-    messages, _ = run(actions.ActionFallbackChoices(), tracker("钱咋不能弄", "nlu_fallback", ranking=ranking))
+    messages, events = run(actions.ActionFallbackChoices(), tracker("钱咋不能弄", "nlu_fallback", ranking=ranking))
+    assert events == [LISTEN]
     assert messages[0]["text"] == texts["fallback"]
     assert [b["payload"] for b in messages[0]["buttons"]] == ["/balance_unusable", "/bind_failed", "/human_handoff"]
 
@@ -78,4 +83,5 @@ def test_feedback_is_stored_with_topic_rows_and_slots(texts):
     assert messages[0]["text"] == texts["feedback_sorry"]
     assert messages[0]["buttons"] == [{"title": "转人工", "payload": "/human_handoff"}]
     assert events == [SlotSet("feedback", {"helpful": False, "topic": "effective_time", "rows": ["t-eff-late"],
-                                           "slots": {"topic": "effective_time", "account_type": "亲情账户"}})]
+                                           "slots": {"topic": "effective_time", "account_type": "亲情账户"}}),
+                      LISTEN]
