@@ -1,5 +1,5 @@
 # Benchmarks (bench/, docs/benchmarks.md) and the scale-out demo (deploy/, docs/deployment.md).
-.PHONY: bench bench-quick scale-out
+.PHONY: bench bench-quick bench-compare scale-out
 
 # Speed, memory and NLU quality against a stock `rasa init` assistant and two NLU baselines, all
 # trained in the run (about 15 minutes on 2 cores). Figures are printed and written to
@@ -10,6 +10,11 @@ bench: train
 # A smoke run of the same (smaller loads, no NLU baselines); not for figures.
 bench-quick: train
 	$(PY) bench/run.py --quick --skip-nlu
+
+# This assistant at an earlier git revision against the working tree, same model, interleaved rounds:
+# answers/s, p95 and CPU per message (about 4 minutes), e.g. `make bench-compare BEFORE=32142a5`.
+bench-compare: train
+	$(PY) bench/revisions.py --before $(or $(BEFORE),HEAD)
 
 # Two Rasa replicas and two action servers behind nginx on PostgreSQL + Redis, until Ctrl-C.
 scale-out: train
