@@ -149,15 +149,7 @@ def tracker_store_problem(config: Optional[Dict[str, Any]], timeout: float = 5.0
     if store_type.lower() == "sql":
         return _sql_problem(section, config, timeout)
     if store_type.lower() in ("redis", "mongod"):
-        host, port = _host_port(config, DEFAULT_PORTS[store_type.lower()])
-        reason = tcp_reachable(host, port, timeout)
-        if reason:
-            where = describe(section, config)
-            return Problem(section,
-                           f"无法连接对话存储 {section}（{where}）：{host}:{port} {reason}。请检查 endpoints.yml 中 {section} 的 url、port。",
-                           f"Cannot connect to the {section} ({where}): {host}:{port} {reason}. "
-                           f"Fix url and port under {section} in endpoints.yml.")
-        return None
+        return _server_problem(section, config, DEFAULT_PORTS[store_type.lower()], timeout, "对话存储", "", "")
     if store_type.lower() not in BUILTIN_TRACKER_TYPES:
         # Rasa silently falls back to an in-memory store when a custom type cannot be imported.
         problem = _import_problem(section, store_type)
@@ -195,15 +187,22 @@ def lock_store_problem(config: Optional[Dict[str, Any]], timeout: float = 5.0) -
         # the same keys: check its Redis too.
         if problem or not store_type.endswith("redislockstore"):
             return problem
-    host, port = _host_port(config, DEFAULT_PORTS["redis"])
+    return _server_problem(section, config, DEFAULT_PORTS["redis"], timeout, "锁存储", "，或先启动 Redis",
+                           ", or start Redis")
+
+
+def _server_problem(section: str, config: Dict[str, Any], default_port: int, timeout: float, kind_zh: str,
+                    hint_zh: str, hint_en: str) -> Optional[Problem]:
+    """None when the store's server port answers, else the problem naming the settings to fix."""
+    host, port = _host_port(config, default_port)
     reason = tcp_reachable(host, port, timeout)
-    if reason:
-        where = describe(section, config)
-        return Problem(section,
-                       f"无法连接锁存储 {section}（{where}）：{host}:{port} {reason}。请检查 endpoints.yml 中 {section} 的 url、port，或先启动 Redis。",
-                       f"Cannot connect to the {section} ({where}): {host}:{port} {reason}. "
-                       f"Fix url and port under {section} in endpoints.yml, or start Redis.")
-    return None
+    if not reason:
+        return None
+    where = describe(section, config)
+    return Problem(section,
+                   f"无法连接{kind_zh} {section}（{where}）：{host}:{port} {reason}。请检查 endpoints.yml 中 {section} 的 url、port{hint_zh}。",
+                   f"Cannot connect to the {section} ({where}): {host}:{port} {reason}. "
+                   f"Fix url and port under {section} in endpoints.yml{hint_en}.")
 
 
 def problems(endpoints: Dict[str, Any], timeout: float = 5.0) -> List[Problem]:
