@@ -17,7 +17,7 @@ from yibao.texts import load_texts
 CHINA = ZoneInfo("Asia/Shanghai")
 TABLE = TableStore()
 SLOT_NAMES = ("topic", "account_type", "insured_region", "treatment_region", "bind_date", "insurance_type",
-              "relation", "last_rows", "asked_slot")
+              "family_insurance_type", "bind_stage", "relation", "last_rows", "asked_slot")
 
 
 def conversation_date(tracker: Tracker) -> date:
@@ -59,7 +59,8 @@ class ActionAnswer(Action):
         intent = (message.get("intent") or {}).get("name") or "inform"
         slots = current_slots(tracker)
         turn = dialogue.respond(intent, message.get("text") or "", message.get("entities") or [], slots,
-                                conversation_date(tracker), TABLE.get(), load_texts())
+                                conversation_date(tracker), TABLE.get(), load_texts(),
+                                message.get("intent_ranking") or [])
         send(dispatcher, turn)
         return end_of_turn(slot_events({**turn.slots, "asked_slot": turn.asked}, slots))
 

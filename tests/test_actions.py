@@ -59,7 +59,8 @@ def test_bind_failed_without_type_asks_with_buttons(texts):
     assert len(messages) == 1 and messages[0]["text"] == texts["ask_account_type"]
     assert messages[0]["buttons"] == [{"title": "亲情账户", "payload": '/inform{"account_type": "亲情账户"}'},
                                       {"title": "家庭共济", "payload": '/inform{"account_type": "家庭共济"}'}]
-    assert events == [SlotSet("topic", "bind_failed"), SlotSet("asked_slot", "account_type"), LISTEN]
+    assert events == [SlotSet("topic", "bind_failed"), SlotSet("bind_stage", "绑定失败"),
+                      SlotSet("asked_slot", "account_type"), LISTEN]
 
 
 def test_handoff_uses_the_known_region():

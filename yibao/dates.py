@@ -27,6 +27,13 @@ _FULL = re.compile(r"(\d{4})\s*[年./-]\s*(\d{1,2})\s*[月./-]\s*(\d{1,2})\s*[�
 _MONTH_DAY = re.compile(r"(?<!\d)(\d{1,2})\s*(?:月份?|[./-])\s*(\d{1,2})\s*[日号號]?(?!\d)")
 _RELATIVE_MONTH_DAY = re.compile(r"(上上个?月|上个?月|这个?月|本月|当月)\s*(\d{1,2})\s*[日号號]?")
 _DAY = re.compile(r"(?<![\d.月])(\d{1,2})\s*[日号號](?!\d)")
+# 月底 / 上个月初 / 这个月中旬: a part of a month. 月底 is the month's last day, 月初 its 1st, 月中 its 15th.
+_MONTH_PART = re.compile(r"(?:(上上个?月|上个?月|这个?月|本月|当月)|(?<!\d)(\d{1,2})\s*月份?)?\s*(?(1)|(?(2)|月))(底|末|初|中旬|上旬|下旬|中)")
+_PART_DAY = {"初": 1, "上旬": 5, "中": 15, "中旬": 15, "下旬": 25, "底": 31, "末": 31}
+# 上周三 / 上礼拜五 / 这周一 / 星期二: a weekday of last week or of this week.
+_WEEKDAY = re.compile(r"(上上个?|上个?|这个?|本)?\s*(周|星期|礼拜)\s*([一二三四五六日天1-7])")
+_WEEKDAY_INDEX = {"一": 0, "二": 1, "三": 2, "四": 3, "五": 4, "六": 5, "日": 6, "天": 6,
+                  "1": 0, "2": 1, "3": 2, "4": 3, "5": 4, "6": 5, "7": 6}
 
 
 @dataclass(frozen=True)
@@ -70,6 +77,49 @@ def _latest_past(month: int, day: int, today: date, text: str) -> date:
     raise DateProblem("impossible", text)
 
 
+def _last_day(year: int, month: int) -> int:
+    next_year, following = _shift_month(year, month, 1)
+    return (date(next_year, following, 1) - timedelta(days=1)).day
+
+
+def _month_part(match: re.Match, today: date) -> FoundDate:
+    """月底 / 上个月初: without a month word, the most recent such part that has begun."""
+    word, number, part = match.group(1), match.group(2), match.group(3)
+    wanted = _PART_DAY[part]
+    if number:
+        month = int(number)
+        if not 1 <= month <= 12:
+            raise DateProblem("impossible", match.group(0))
+        year = today.year if (month, min(wanted, 28)) <= (today.month, today.day) or month < today.month else today.year - 1
+        found = date(year, month, min(wanted, _last_day(year, month)))
+        return FoundDate(min(found, today), match.group(0))
+    if word:
+        delta = {"上上个月": -2, "上上月": -2, "上个月": -1, "上月": -1}.get(word, 0)
+        year, month = _shift_month(today.year, today.month, delta)
+    else:
+        start_day = 25 if wanted == 31 else wanted
+        year, month = (today.year, today.month) if today.day >= start_day else _shift_month(today.year, today.month, -1)
+    day = min(wanted, _last_day(year, month))
+    found = date(year, month, day)
+    if found > today:
+        if (year, month) != (today.year, today.month) or today.day < (25 if wanted == 31 else wanted):
+            raise DateProblem("future", match.group(0))
+        found = today  # 这个月底, said on the 28th: it cannot be later than today
+    return FoundDate(found, match.group(0))
+
+
+def _weekday(match: re.Match, today: date) -> FoundDate:
+    week_word, weekday = match.group(1) or "", _WEEKDAY_INDEX[match.group(3)]
+    weeks_back = 2 if week_word.startswith("上上") else 1 if week_word.startswith("上") else 0
+    monday = today - timedelta(days=today.weekday()) - timedelta(weeks=weeks_back)
+    found = monday + timedelta(days=weekday)
+    if found > today:
+        if week_word:
+            raise DateProblem("future", match.group(0))
+        found -= timedelta(weeks=1)  # a bare 周五 said on a Tuesday means last Friday
+    return FoundDate(found, match.group(0))
+
+
 def find_bind_date(text: str, today: date) -> FoundDate | None:
     """The first binding date in `text`, or None when it names none. Raises DateProblem when it names
     a date that cannot exist (2月30号) or lies in the future."""
@@ -102,6 +152,14 @@ def find_bind_date(text: str, today: date) -> FoundDate | None:
     if match:
         month, day = int(match.group(1)), int(match.group(2))
         return FoundDate(_latest_past(month, day, today, match.group(0)), match.group(0))
+
+    match = _MONTH_PART.search(normalised)
+    if match:
+        return _month_part(match, today)
+
+    match = _WEEKDAY.search(normalised)
+    if match:
+        return _weekday(match, today)
 
     match = _DAY.search(normalised)
     if match:

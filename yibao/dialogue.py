@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any, Iterable, Mapping
 
-from yibao import entities, regions
+from yibao import entities, regions, state
 from yibao.compose import compose_answer
 from yibao.policy import ACCOUNT_TYPES, PolicyRow, PolicyTable, lookup, pilot_provinces
 from yibao import dates
@@ -36,7 +36,10 @@ SLOT_BUTTONS = {
     "insurance_type": ("职工医保", "居民医保", "灵活就业"),
 }
 FALLBACK_CANDIDATES = (*INTENT_TOPICS, "human_handoff")
-SHORT_ANSWER_LENGTH = 12
+UNKNOWN_STAGE = "不清楚"
+# Slots not worth a follow-up question for a topic: how to open 家庭共济 does not depend on asking
+# which insurance the user has (a 居民医保 user who says so gets the row about it).
+NOT_ASKED = {"how_to_use": {"insurance_type"}}
 # Long lists lose elderly readers: at most this many facts per table topic. Rows specific to the
 # user (a matched condition or region) come first; the closing "what to do next" row (rank >= 90)
 # is always kept.
@@ -76,14 +79,17 @@ def topic_buttons(texts: Mapping[str, str], intents: Iterable[str]) -> list[dict
     return [{"title": texts[f"label_{intent}"], "payload": f"/{intent}"} for intent in intents]
 
 
-def facts_from(slots: Mapping[str, Any], table: PolicyTable) -> dict[str, Any]:
+def facts_from(slots: Mapping[str, Any], table: PolicyTable, today: date | None = None) -> dict[str, Any]:
     """Slot values plus the values conditions and placeholders compute from them."""
     facts: dict[str, Any] = {k: v for k, v in slots.items() if isinstance(v, str) and v}
+    facts.setdefault("bind_stage", UNKNOWN_STAGE)
     if slots.get("bind_date"):
         bound = date.fromisoformat(slots["bind_date"])
         next_year, next_month = dates.next_month(bound.year, bound.month)
         facts.update(bind_day=bound.day, bind_month=bound.month, bind_year=bound.year,
                      next_month=next_month, next_month_year=next_year)
+        if today is not None:
+            facts["months_since_bind"] = (today.year - bound.year) * 12 + today.month - bound.month
     insured = regions.resolve(slots.get("insured_region") or "")
     treatment = regions.resolve(slots.get("treatment_region") or "")
     if insured:
@@ -117,7 +123,7 @@ def _ask(slot: str, texts: Mapping[str, str]) -> Message:
 
 
 def answer_topic(topic: str, slots: Mapping[str, Any], table: PolicyTable,
-                 texts: Mapping[str, str]) -> Turn:
+                 texts: Mapping[str, str], today: date | None = None) -> Turn:
     """Answer a question intent from the table, asking for the one slot that would change it."""
     turn = Turn()
     topics = INTENT_TOPICS[topic]
@@ -127,7 +133,7 @@ def answer_topic(topic: str, slots: Mapping[str, Any], table: PolicyTable,
         turn.asked = "account_type"
         return turn
 
-    facts = facts_from(slots, table)
+    facts = facts_from(slots, table, today)
     place = regions.resolve(slots.get("insured_region") or "") or regions.resolve(slots.get("treatment_region") or "")
     rows: list[PolicyRow] = []
     overruled: list[PolicyRow] = []
@@ -136,7 +142,8 @@ def answer_topic(topic: str, slots: Mapping[str, Any], table: PolicyTable,
         found = lookup(table, table_topic, account_type, facts, place)
         rows.extend(shortlist(found.rows, MAX_ROWS_PER_TOPIC.get(topic, DEFAULT_MAX_ROWS)))
         overruled.extend(found.overruled)
-        missing.extend(slot for slot in found.missing_slots if slot not in missing and not slots.get(slot))
+        missing.extend(slot for slot in found.missing_slots if slot not in missing and not slots.get(slot)
+                       and slot not in NOT_ASKED.get(topic, ()))
 
     if rows:
         text = compose_answer(rows, overruled, facts, table, texts)
@@ -152,17 +159,15 @@ def answer_topic(topic: str, slots: Mapping[str, Any], table: PolicyTable,
 
 
 def respond(intent: str, text: str, entity_list: list[Mapping[str, Any]], slots: Mapping[str, Any],
-            today: date, table: PolicyTable, texts: Mapping[str, str]) -> Turn:
-    """The reply to a question or a bare answer (`inform`), with the slot changes it implies."""
-    found = entities.extract(text or "", entity_list, today, slots)
-    updates: dict[str, Any] = dict(found.slots)
-    asked = slots.get("asked_slot")
-    if asked and asked in found.slots and len((text or "").strip()) <= SHORT_ANSWER_LENGTH:
-        # A short message that fills the slot we just asked for is an answer, whatever the
-        # classifier made of it (a bare "亲情账户" looks like a question about the feature).
-        intent = "inform"
-    if intent in INTENT_TOPICS:
-        updates["topic"] = intent
+            today: date, table: PolicyTable, texts: Mapping[str, str],
+            ranking: Iterable[Mapping[str, Any]] = ()) -> Turn:
+    """The reply to a message, with the slot changes it implies (see yibao/state.py)."""
+    decision = state.decide(intent, text, entity_list, slots, today, ranking)
+    found, updates = decision.extraction, decision.updates
+    if decision.intent == state.OUT_OF_SCOPE:
+        return Turn(messages=[Message(texts["out_of_scope"])], slots={"asked_slot": None} if slots.get("asked_slot") else {})
+    if decision.intent == state.FALLBACK:
+        return Turn(messages=[fallback_choices(ranking, texts)], slots=updates)
     topic = updates.get("topic") or slots.get("topic")
     merged = {**slots, **updates}
 
@@ -175,16 +180,16 @@ def respond(intent: str, text: str, entity_list: list[Mapping[str, Any]], slots:
     for slot in found.conflicting:
         if slot == "account_type" and topic in BOTH_TYPES_INTENTS:
             continue  # "亲情账户和家庭共济有啥区别" names both on purpose
+        slot = "insurance_type" if slot == entities.FAMILY_INSURANCE else slot
         problem_messages.append(Message(texts[f"conflict_{slot}"], buttons_for(slot)))
     if problem_messages:
         return Turn(messages=problem_messages, slots=updates,
                     asked="bind_date" if found.date_problem else (found.conflicting or [None])[0])
 
     if not topic:
-        turn = Turn(messages=[Message(texts["which_topic"], topic_buttons(texts, INTENT_TOPICS))], slots=updates)
-        return turn
+        return Turn(messages=[Message(texts["which_topic"], topic_buttons(texts, INTENT_TOPICS))], slots=updates)
 
-    turn = answer_topic(topic, merged, table, texts)
+    turn = answer_topic(topic, merged, table, texts, today)
     turn.slots = {**updates, **turn.slots, "last_rows": turn.rows or None}
     return turn
 

@@ -10,7 +10,8 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any, Iterable, Mapping
 
-from yibao import dates, regions
+from yibao import dates, regions, understanding
+from yibao.policy import ACCOUNT_TYPES
 
 INSURED = "insured"
 TREATMENT = "treatment"
@@ -19,6 +20,11 @@ _INSURED_AFTER = re.compile(r"^\s*(?:市|省)?\s*(?:的)?\s*(?:参保|医保|社
 _TREATMENT_AFTER = re.compile(r"^\s*(?:市|省)?\s*(?:看病|就医|住院|看|买药|拿药|用|刷|备案|生活|养老|定居|上学|打工|工作|那边|呢|的医院|能|可以)")
 _TREATMENT_BEFORE = re.compile(r"(?:妈|爸|父|母|老人|孩子|儿子|女儿|闺女|老婆|老公|爱人|媳妇|丈夫|妻子|家人|亲属|爷|奶|婆|公|姥|哥|姐|弟|妹|娃|去|到|来)\s*(?:在|去|到)?\s*$")
 _INSURED_BEFORE = re.compile(r"(?:我|本人|自己)\s*(?:是|在|的)\s*$")
+# A span the NLU marked as a place is only reported as unknown when it looks like one.
+_PLACE_SUFFIX = re.compile(r"(?:省|市|县|区|州|盟|旗|镇|乡|自治区)$")
+# Whose insurance type: "我妈是居民医保" is the family member's, "我是居民医保" the user's own.
+_FAMILY_OWNER = re.compile(r"(?:妈|爸|父|母|爹|娘|老人|孩子|儿子|女儿|闺女|娃|宝宝|小孩|老婆|老公|爱人|媳妇|丈夫|妻子|老伴|家人|爷|奶|姥|外公|外婆|哥|姐|弟|妹|她|他)(?:们)?(?:是|参加的是|参加了|参的是|交的是|买的是|有|只有|是参加的|都是)?\s*$")
+FAMILY_INSURANCE = "family_insurance_type"
 
 
 @dataclass(frozen=True)
@@ -72,6 +78,22 @@ def region_role(text: str, start: int | None, end: int | None) -> str | None:
     return None
 
 
+def insurance_owner(text: str, start: int | None) -> str:
+    """The slot an insurance type fills: the family member's when a family word comes just before it."""
+    if start is None:
+        return "insurance_type"
+    before = text[max(0, start - 8):start]
+    return FAMILY_INSURANCE if _FAMILY_OWNER.search(before) else "insurance_type"
+
+
+def account_type_of(mention: Mention) -> str | None:
+    """The feature a span names; a span that ran on (亲情账户18号) still names one."""
+    if mention.value in ACCOUNT_TYPES:
+        return mention.value
+    named = understanding.named_types(mention.text or mention.value)
+    return named[0] if len(named) == 1 else None
+
+
 def _resolve_region(mention: Mention) -> regions.Region | None:
     found = regions.resolve(mention.value) or regions.resolve(mention.text)
     if found:
@@ -81,14 +103,23 @@ def _resolve_region(mention: Mention) -> regions.Region | None:
 
 
 def extract(text: str, entities: Iterable[Mapping[str, Any]], today: date,
-            known: Mapping[str, Any]) -> Extraction:
-    """Slot values told by one message. `known` holds the slots already filled."""
+            known: Mapping[str, Any], asked: str | None = None) -> Extraction:
+    """Slot values told by one message. `known` holds the slots already filled; `asked` is the slot the
+    assistant has just asked for: a place or a date anywhere in the reply fills it."""
     result = Extraction()
     mentions = mentions_from(entities, text)
     values: dict[str, set[str]] = {}
     for mention in mentions:
-        if mention.entity in ("account_type", "insurance_type", "relation"):
+        if mention.entity == "account_type":
+            kind = account_type_of(mention)
+            if kind:
+                values.setdefault("account_type", set()).add(kind)
+        elif mention.entity == "insurance_type":
+            values.setdefault(insurance_owner(text, mention.start), set()).add(mention.value)
+        elif mention.entity == "relation":
             values.setdefault(mention.entity, set()).add(mention.value)
+    for kind in understanding.named_types(text):
+        values.setdefault("account_type", set()).add(kind)
 
     for slot, found in values.items():
         if len(found) == 1:
@@ -96,11 +127,25 @@ def extract(text: str, entities: Iterable[Mapping[str, Any]], today: date,
         else:
             result.conflicting.append(slot)
 
+    if asked in ("insured_region", "treatment_region"):
+        places = _places(text, mentions)
+        if places:
+            # The answer to "在哪个省或城市参保?" is where the user is insured, whatever words surround it.
+            result.slots[asked] = places[0].short
+            other = "treatment_region" if asked == "insured_region" else "insured_region"
+            if len(places) > 1 and places[1].short != places[0].short:
+                result.slots[other] = places[1].short
+            _add_date(result, text, mentions, today)
+            return result
+
     unroled: list[regions.Region] = []
     for mention in (m for m in mentions if m.entity == "region"):
         region = _resolve_region(mention)
         if region is None:
-            result.unknown_regions.append(mention.text or mention.value)
+            surface = mention.text or mention.value
+            looks_like_place = _PLACE_SUFFIX.search(surface) or region_role(text, mention.start, mention.end)
+            if looks_like_place and not understanding.is_ordinary_word(surface) and not regions.find_regions(surface):
+                result.unknown_regions.append(surface)
             continue
         role = region_role(text, mention.start, mention.end) or mention.role
         slot = {INSURED: "insured_region", TREATMENT: "treatment_region"}.get(role or "")
@@ -119,6 +164,24 @@ def extract(text: str, entities: Iterable[Mapping[str, Any]], today: date,
         elif "insured_region" not in result.slots:
             result.slots["insured_region"] = region.short
 
+    _add_date(result, text, mentions, today)
+    return result
+
+
+def _places(text: str, mentions: list[Mention]) -> list[regions.Region]:
+    """Every known place in the message, in order: the NLU's spans first, then any name in the text."""
+    found: list[tuple[int, regions.Region]] = []
+    for mention in (m for m in mentions if m.entity == "region"):
+        region = _resolve_region(mention)
+        if region is not None:
+            found.append((mention.start if mention.start is not None else 0, region))
+    for inside in regions.find_regions(text):
+        if not any(region.code == inside.region.code for _, region in found):
+            found.append((inside.start, inside.region))
+    return [region for _, region in sorted(found, key=lambda pair: pair[0])]
+
+
+def _add_date(result: Extraction, text: str, mentions: list[Mention], today: date) -> None:
     date_texts = [m.text or m.value for m in mentions if m.entity == "bind_date"]
     try:
         found = None
@@ -132,4 +195,3 @@ def extract(text: str, entities: Iterable[Mapping[str, Any]], today: date,
             result.slots["bind_date"] = found.value.isoformat()
     except dates.DateProblem as problem:
         result.date_problem = problem
-    return result

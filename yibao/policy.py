@@ -29,12 +29,15 @@ ANY_ACCOUNT = "通用"
 NATIONWIDE = "全国"
 STATUSES = ("active", "superseded")
 CONDITION_NAMES = ("account_type", "insured_region", "treatment_region", "bind_date", "insurance_type",
-                   "relation", "bind_day", "same_province", "both_in_pilot", "insured_province",
-                   "treatment_province")
+                   "family_insurance_type", "relation", "bind_day", "months_since_bind", "bind_stage",
+                   "same_province", "both_in_pilot", "insured_province", "treatment_province")
 PLACEHOLDERS = ("bind_year", "bind_month", "bind_day", "next_month_year", "next_month", "insured_region",
                 "treatment_region")
+# Facts that select rows only when the user has told them: never the reason for a follow-up question
+# (a family member's insurance type matters when mentioned, but is not worth asking for).
+TOLD_ONLY_NAMES = ("family_insurance_type", "bind_stage")
 # Which slot the user must tell us when a condition name is unknown.
-SLOT_FOR_NAME = {"bind_day": "bind_date", "same_province": "insured_region",
+SLOT_FOR_NAME = {"bind_day": "bind_date", "months_since_bind": "bind_date", "same_province": "insured_region",
                  "both_in_pilot": "insured_region", "insured_province": "insured_region",
                  "treatment_province": "treatment_region"}
 
@@ -317,7 +320,7 @@ def lookup(table: PolicyTable, topic: str, account_type: str | None, facts: Mapp
             continue
         if any(outcome is None for outcome in outcomes):
             for clause, outcome in zip(row.condition, outcomes):
-                if outcome is None:
+                if outcome is None and clause.name not in TOLD_ONLY_NAMES:
                     slot = SLOT_FOR_NAME.get(clause.name, clause.name)
                     if slot not in result.missing_slots:
                         result.missing_slots.append(slot)

@@ -1,0 +1,101 @@
+"""Dialogue state: what one message changes in the conversation. No Rasa here.
+
+The classifier's intent is one opinion. The conversation decides the rest:
+- the pending question: whatever answers the slot the assistant just asked for fills it, in any words;
+- the current topic and feature: kept from earlier turns until the user changes one, whether the feature
+  was named, described (让我妈用我的个账) or implied by the assistant's own answer;
+- 那X呢: the last question again with the one detail that changed;
+- scope: a message about something else that shares our words is declined, never answered as ours.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any, Iterable, Mapping
+
+from yibao import entities, understanding
+from yibao.normalize import normalize
+
+QUESTION_TOPICS = ("bind_failed", "effective_time", "remote_use", "balance_unusable", "how_to_use", "unbind",
+                   "account_difference")
+OUT_OF_SCOPE = "out_of_scope"
+FALLBACK = "nlu_fallback"
+INFORM = "inform"
+# A reply this short that fills the pending slot answers it, whatever the classifier made of it.
+SHORT_REPLY = 20
+# A follow-up (那上海呢) this short re-asks the last question; a longer one may be a new question.
+SHORT_FOLLOW_UP = 10
+# The classifier's second opinion is used for a described feature only from this confidence on.
+RESCUE_FLOOR = 0.15
+_COMPLAINT = re.compile(r"不能用|用不了|刷不了|扣不了|不让用|用不上|无法使用|付不了|不能刷|没法用|不能付|不能扣|不能花|花不了|显示.{0,4}(不|无)")
+
+
+@dataclass
+class Decision:
+    """The question the assistant answers now, and the slot changes the message implies."""
+    intent: str  # a QUESTION_TOPICS id, INFORM (answer the current topic again), OUT_OF_SCOPE or FALLBACK
+    updates: dict[str, Any] = field(default_factory=dict)
+    extraction: entities.Extraction = field(default_factory=entities.Extraction)
+    reading: understanding.Reading | None = None
+    text: str = ""
+
+
+def _answers_pending(asked: str | None, found: entities.Extraction, reading: understanding.Reading) -> bool:
+    if not asked:
+        return False
+    if asked == "account_type":
+        return bool(reading.account_type) or "account_type" in found.slots
+    if asked == "bind_date":
+        return "bind_date" in found.slots or found.date_problem is not None
+    if asked == "insurance_type":
+        return "insurance_type" in found.slots or entities.FAMILY_INSURANCE in found.slots
+    return asked in found.slots
+
+
+def decide(intent: str, text: str, entity_list: Iterable[Mapping[str, Any]], slots: Mapping[str, Any],
+           today: date, ranking: Iterable[Mapping[str, Any]] = ()) -> Decision:
+    """What the message asks, given the conversation so far (`slots`)."""
+    normalised = normalize(text or "")
+    reading = understanding.read(normalised)
+    asked = slots.get("asked_slot")
+    found = entities.extract(normalised, list(entity_list or []), today, slots, asked=asked)
+    updates: dict[str, Any] = dict(found.slots)
+    if "account_type" not in updates and "account_type" not in found.conflicting and reading.described:
+        updates["account_type"] = reading.described
+    ranking = list(ranking or [])
+    topic = slots.get("topic")
+    answered = _answers_pending(asked, found, reading)
+    told_something = bool(updates) or found.date_problem is not None
+
+    if answered and (len(normalised.strip()) <= SHORT_REPLY or intent not in QUESTION_TOPICS):
+        intent = INFORM
+    elif reading.outside_scope and not answered:
+        intent = OUT_OF_SCOPE
+    elif intent == OUT_OF_SCOPE and reading.described:
+        # A described family use of one's own 医保 is ours even when the classifier doubts it.
+        intent = understanding.best_topic(ranking, QUESTION_TOPICS, 0.0) or "how_to_use"
+    elif intent in (FALLBACK, OUT_OF_SCOPE, INFORM) and topic and reading.follow_up and told_something:
+        intent = INFORM
+    elif intent == FALLBACK and (reading.account_type or reading.described):
+        intent = understanding.best_topic(ranking, QUESTION_TOPICS, RESCUE_FLOOR) or FALLBACK
+    elif intent in QUESTION_TOPICS and topic and reading.follow_up and told_something \
+            and len(normalised.strip()) <= SHORT_FOLLOW_UP:
+        intent = INFORM
+
+    if intent == "balance_unusable" and reading.described == "家庭共济" and not _COMPLAINT.search(normalised):
+        # "能让我爸用我卡里的钱吗" asks how to share the money, not why it cannot be spent.
+        intent = "how_to_use"
+    if intent == INFORM and not topic and (updates.get("account_type") or reading.account_type):
+        # A feature and a binding day without a question ask when it works; a feature alone, how to use it.
+        intent = "effective_time" if "bind_date" in updates else ("how_to_use" if reading.described else INFORM)
+
+    if intent in QUESTION_TOPICS:
+        updates["topic"] = intent
+        # The stage of a binding belongs to the 绑定不了 question it was told with.
+        updates["bind_stage"] = reading.bind_stage if intent == "bind_failed" else None
+        if intent == "account_difference":
+            updates.pop("account_type", None)
+    elif intent == INFORM and reading.bind_stage and (topic == "bind_failed"):
+        updates["bind_stage"] = reading.bind_stage
+    return Decision(intent=intent, updates=updates, extraction=found, reading=reading, text=normalised)

@@ -1,0 +1,155 @@
+"""What a message is about beyond the classifier's intent: whether it is ours at all, which feature it
+describes, whether a binding failed or does not work yet, and whether it is a 那X呢 follow-up.
+
+The cues live in data/understanding/cues.yml; this module only applies them. Texts are expected to be
+normalised first (`yibao.normalize.normalize`).
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Mapping
+
+import yaml
+
+CUES_FILE = Path(__file__).resolve().parent.parent / "data" / "understanding" / "cues.yml"
+FAILED = "绑定失败"
+BOUND = "已绑定"
+
+
+@dataclass(frozen=True)
+class Cues:
+    names: dict[str, tuple[re.Pattern, ...]]
+    descriptions: dict[str, tuple[re.Pattern, ...]]
+    products_named_like_ours: tuple[re.Pattern, ...]
+    other_products: tuple[re.Pattern, ...]
+    other_subjects: tuple[re.Pattern, ...]
+    ours_despite_product: tuple[re.Pattern, ...]
+    bind_stage: dict[str, tuple[re.Pattern, ...]]
+    follow_up: tuple[re.Pattern, ...]
+    family: re.Pattern
+    not_places: tuple[str, ...]
+
+
+def _compile(patterns: Any, family: str) -> tuple[re.Pattern, ...]:
+    return tuple(re.compile(str(pattern).replace("{family}", family)) for pattern in patterns or ())
+
+
+@lru_cache(maxsize=4)
+def load_cues(path: str = str(CUES_FILE)) -> Cues:
+    with open(path, encoding="utf-8") as handle:
+        raw = yaml.safe_load(handle)
+    family = raw["family"]
+    scope = raw["scope"]
+    return Cues(
+        names={kind: _compile(patterns, family) for kind, patterns in raw["our_names"].items()},
+        descriptions={kind: _compile(patterns, family) for kind, patterns in raw["descriptions"].items()},
+        products_named_like_ours=_compile(scope["products_named_like_ours"], family),
+        other_products=_compile(scope["other_products"], family),
+        other_subjects=_compile(scope["other_subjects"], family),
+        ours_despite_product=_compile(scope["ours_despite_product"], family),
+        bind_stage={stage: _compile(patterns, family) for stage, patterns in raw["bind_stage"].items()},
+        follow_up=_compile(raw["follow_up"], family),
+        family=re.compile(family),
+        not_places=tuple(raw.get("not_places") or ()),
+    )
+
+
+def _any(patterns: tuple[re.Pattern, ...], text: str) -> bool:
+    return any(pattern.search(text) for pattern in patterns)
+
+
+def named_types(text: str, cues: Cues | None = None) -> list[str]:
+    """The features the message names (亲情账户, 家庭共济), in order of first mention."""
+    cues = cues or load_cues()
+    found: list[tuple[int, str]] = []
+    for kind, patterns in cues.names.items():
+        positions = [match.start() for pattern in patterns for match in [pattern.search(text)] if match]
+        if positions:
+            found.append((min(positions), kind))
+    return [kind for _, kind in sorted(found)]
+
+
+def described_type(text: str, cues: Cues | None = None) -> str | None:
+    """The feature a message describes without naming it, or None when it describes neither or both."""
+    cues = cues or load_cues()
+    kinds = [kind for kind, patterns in cues.descriptions.items() if _any(patterns, text)]
+    return kinds[0] if len(kinds) == 1 else None
+
+
+def outside_scope(text: str, cues: Cues | None = None) -> bool:
+    """True when the message is about something else that shares our words (支付宝亲情卡, 居民医保
+    itself taking effect, 异地就医备案 as a procedure): named features or a described family use of
+    one's own 医保 keep it ours."""
+    cues = cues or load_cues()
+    if _any(cues.products_named_like_ours, text) and "医保" not in text:
+        return True
+    if named_types(text, cues) or described_type(text, cues):
+        return False
+    if _any(cues.other_products, text) and not _any(cues.ours_despite_product, text):
+        return True
+    return _any(cues.other_subjects, text)
+
+
+def bind_stage(text: str, cues: Cues | None = None) -> str | None:
+    """已绑定 (bound but not working), 绑定失败 (the binding did not go through) or None."""
+    cues = cues or load_cues()
+    if _any(cues.bind_stage[BOUND], text):
+        return BOUND
+    if _any(cues.bind_stage[FAILED], text):
+        return FAILED
+    return None
+
+
+def is_follow_up(text: str, cues: Cues | None = None) -> bool:
+    """那上海呢 / 要是20号绑的呢: a short message that changes one detail of the last question."""
+    cues = cues or load_cues()
+    stripped = text.strip()
+    return len(stripped) <= 16 and _any(cues.follow_up, stripped)
+
+
+def is_ordinary_word(span: str, cues: Cues | None = None) -> bool:
+    """老家 / 那边 / 重新: words the NLU may take for a place that are never one."""
+    cues = cues or load_cues()
+    return any(word in span for word in cues.not_places)
+
+
+def mentions_family(text: str, cues: Cues | None = None) -> bool:
+    cues = cues or load_cues()
+    return bool(cues.family.search(text))
+
+
+@dataclass(frozen=True)
+class Reading:
+    """What one message says beyond its intent."""
+    named: tuple[str, ...]
+    described: str | None
+    outside_scope: bool
+    bind_stage: str | None
+    follow_up: bool
+
+    @property
+    def account_type(self) -> str | None:
+        """The one feature the message is about, named or described; None when it names both or none."""
+        if len(self.named) == 1:
+            return self.named[0]
+        if not self.named:
+            return self.described
+        return None
+
+
+def read(text: str) -> Reading:
+    cues = load_cues()
+    return Reading(named=tuple(named_types(text, cues)), described=described_type(text, cues),
+                   outside_scope=outside_scope(text, cues), bind_stage=bind_stage(text, cues),
+                   follow_up=is_follow_up(text, cues))
+
+
+def best_topic(ranking: list[Mapping[str, Any]], topics: Mapping[str, Any], floor: float) -> str | None:
+    """The likeliest question topic of the classifier's ranking when its confidence reaches `floor`."""
+    for entry in sorted(ranking or [], key=lambda e: -float(e.get("confidence") or 0)):
+        if entry.get("name") in topics:
+            return entry["name"] if float(entry.get("confidence") or 0) >= floor else None
+    return None
