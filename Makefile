@@ -13,7 +13,7 @@ export PYTHONWARNINGS := ignore::DeprecationWarning
 TRAINING_INPUTS := config.yml domain.yml $(filter-out data/texts.yml,$(wildcard data/*.yml)) $(wildcard data/nlu/*.yml data/jieba/*)
 SPACY_INPUTS := $(wildcard data/regions/*) data/nlu/synonyms.yml scripts/build_spacy_pipeline.py yibao/regions.py
 
-.PHONY: install train run shell test validate unit nlu-eval stories crossval policy-check clean
+.PHONY: install train run shell test validate unit nlu-eval conversations dedupe stories crossval policy-check clean
 
 install:
 	@bash scripts/install.sh
@@ -45,6 +45,15 @@ unit: install build/spacy_zh/meta.json
 
 nlu-eval: train
 	@bash scripts/nlu_eval.sh
+
+# The multi-turn test conversations against a real Rasa and action server, failures shown.
+conversations: train
+	$(PY) -m quality.conversations --show-failures
+	$(PY) -m quality.gate conversations results/conversations.json
+
+# Training examples that nearly duplicate a test item (`--remove` deletes them from data/nlu/).
+dedupe: install
+	$(PY) -m quality.dedupe
 
 crossval: install build/spacy_zh/meta.json
 	$(RASA) test nlu --nlu data/nlu --cross-validation --folds 3 --out results/crossval

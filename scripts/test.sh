@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# `make test`: table check, data validation, held-out NLU quality, Rasa test stories, then pytest.
+# `make test`: table check, data validation, NLU quality on both test sets, test conversations,
+# Rasa test stories, then pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PYTHONPATH="$PWD"
@@ -15,8 +16,14 @@ echo "==> rasa data validate"
 $RASA data validate --fail-on-warnings >results/validate.log 2>&1 || { cat results/validate.log; exit 1; }
 echo "data validation: OK"
 
-echo "==> held-out NLU evaluation"
+echo "==> NLU evaluation: real test set and old held-out set"
 bash scripts/nlu_eval.sh
+
+echo "==> test conversations against the real servers (tests/real/conversations.yml)"
+PYTHONWARNINGS=ignore $PY -m quality.conversations --json results/conversations.json >results/conversations.log 2>&1 || {
+  tail -30 results/conversations.log; exit 1; }
+grep -E "^conversations:" results/conversations.log
+$PY -m quality.gate conversations results/conversations.json
 
 echo "==> Rasa test stories (tests/stories)"
 $RASA test core --stories tests/stories --model models/yibao.tar.gz --endpoints endpoints.yml \

@@ -92,7 +92,8 @@ def test_impossible_date_gets_a_clear_answer(small_table, texts):
 
 
 def test_unknown_region_gets_a_clear_answer(small_table, texts):
-    turn = say(small_table, texts, "remote_use", "我在纽约参保", [ent("region", "我在纽约参保", "纽约")])
+    turn = say(small_table, texts, "remote_use", "我在纽约参保", [ent("region", "我在纽约参保", "纽约")],
+               {"topic": "remote_use", "account_type": "家庭共济"})
     assert turn.messages[0].text == texts["region_unknown"].format(text="纽约")
 
 

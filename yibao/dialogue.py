@@ -25,6 +25,8 @@ INTENT_TOPICS: dict[str, tuple[str, ...]] = {
     "unbind": ("unbind",),
     "account_difference": ("account_difference", "what_is"),
 }
+# "什么是家庭共济" (account_difference naming one feature) is answered by that feature's own rows.
+WHAT_IS_TOPICS = ("what_is",)
 # Questions about both features at once: never ask which one.
 BOTH_TYPES_INTENTS = {"account_difference"}
 # "有余额不能用" is about the user's own personal account whichever feature is involved: answer with
@@ -128,6 +130,9 @@ def answer_topic(topic: str, slots: Mapping[str, Any], table: PolicyTable,
     turn = Turn()
     topics = INTENT_TOPICS[topic]
     account_type = slots.get("account_type") if topic not in BOTH_TYPES_INTENTS else None
+    if topic in BOTH_TYPES_INTENTS and slots.get("account_type"):
+        # "什么是家庭共济": one feature asked about on its own is described on its own.
+        topics, account_type = WHAT_IS_TOPICS, slots["account_type"]
     if not account_type and topic not in BOTH_TYPES_INTENTS | ALL_TYPES_INTENTS and _needs_account_type(table, topics):
         turn.messages.append(_ask("account_type", texts))
         turn.asked = "account_type"
@@ -170,6 +175,9 @@ def respond(intent: str, text: str, entity_list: list[Mapping[str, Any]], slots:
         return Turn(messages=[fallback_choices(ranking, texts)], slots=updates)
     topic = updates.get("topic") or slots.get("topic")
     merged = {**slots, **updates}
+    if topic in BOTH_TYPES_INTENTS:
+        # Only a feature named in this very message narrows a comparison to that feature.
+        merged["account_type"] = updates.get("account_type")
 
     problem_messages: list[Message] = []
     if found.date_problem is not None:

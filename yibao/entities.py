@@ -54,6 +54,9 @@ def mentions_from(entities: Iterable[Mapping[str, Any]], text: str) -> list[Ment
         if not name:
             continue
         start, end = entity.get("start"), entity.get("end")
+        if name == "region" and isinstance(start, int) and isinstance(end, int) \
+                and understanding.inside_lookalike(text, start, end):
+            continue
         surface = text[start:end] if isinstance(start, int) and isinstance(end, int) else str(entity.get("value", ""))
         mention = Mention(name, str(entity.get("value", surface)), start, end, entity.get("role"), surface)
         key = (name, start, end) if start is not None else (name, mention.value)
@@ -176,6 +179,8 @@ def _places(text: str, mentions: list[Mention]) -> list[regions.Region]:
         if region is not None:
             found.append((mention.start if mention.start is not None else 0, region))
     for inside in regions.find_regions(text):
+        if understanding.inside_lookalike(text, inside.start, inside.end):
+            continue
         if not any(region.code == inside.region.code for _, region in found):
             found.append((inside.start, inside.region))
     return [region for _, region in sorted(found, key=lambda pair: pair[0])]

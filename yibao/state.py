@@ -72,6 +72,11 @@ def decide(intent: str, text: str, entity_list: Iterable[Mapping[str, Any]], slo
         intent = INFORM
     elif reading.outside_scope and not answered:
         intent = OUT_OF_SCOPE
+    elif intent in QUESTION_TOPICS and not reading.anchored and not answered and not topic \
+            and not slots.get("account_type"):
+        # Nothing in the message or the conversation so far ties it to our two features
+        # ("意外险多长时间能生效"): declined rather than answered as ours.
+        intent = OUT_OF_SCOPE
     elif intent == OUT_OF_SCOPE and reading.described:
         # A described family use of one's own 医保 is ours even when the classifier doubts it.
         intent = understanding.best_topic(ranking, QUESTION_TOPICS, 0.0) or "how_to_use"
@@ -83,6 +88,10 @@ def decide(intent: str, text: str, entity_list: Iterable[Mapping[str, Any]], slo
             and len(normalised.strip()) <= SHORT_FOLLOW_UP:
         intent = INFORM
 
+    if intent == "remote_use" and not reading.elsewhere and not found.slots.get("treatment_region") \
+            and not found.slots.get("insured_region") and not slots.get("treatment_region"):
+        # Nothing in the message is elsewhere: "我是居民医保 能开共济吗" is not about another city.
+        intent = understanding.best_topic(ranking, QUESTION_TOPICS, 0.0, excluding=("remote_use",)) or "how_to_use"
     if intent == "balance_unusable" and reading.described == "家庭共济" and not _COMPLAINT.search(normalised):
         # "能让我爸用我卡里的钱吗" asks how to share the money, not why it cannot be spent.
         intent = "how_to_use"
@@ -94,7 +103,7 @@ def decide(intent: str, text: str, entity_list: Iterable[Mapping[str, Any]], slo
         updates["topic"] = intent
         # The stage of a binding belongs to the 绑定不了 question it was told with.
         updates["bind_stage"] = reading.bind_stage if intent == "bind_failed" else None
-        if intent == "account_difference":
+        if intent == "account_difference" and not reading.account_type:
             updates.pop("account_type", None)
     elif intent == INFORM and reading.bind_stage and (topic == "bind_failed"):
         updates["bind_stage"] = reading.bind_stage

@@ -27,10 +27,13 @@ class Cues:
     other_products: tuple[re.Pattern, ...]
     other_subjects: tuple[re.Pattern, ...]
     ours_despite_product: tuple[re.Pattern, ...]
+    anchors: tuple[re.Pattern, ...]
     bind_stage: dict[str, tuple[re.Pattern, ...]]
+    elsewhere: tuple[re.Pattern, ...]
     follow_up: tuple[re.Pattern, ...]
     family: re.Pattern
     not_places: tuple[str, ...]
+    place_lookalikes: tuple[str, ...]
 
 
 def _compile(patterns: Any, family: str) -> tuple[re.Pattern, ...]:
@@ -50,10 +53,13 @@ def load_cues(path: str = str(CUES_FILE)) -> Cues:
         other_products=_compile(scope["other_products"], family),
         other_subjects=_compile(scope["other_subjects"], family),
         ours_despite_product=_compile(scope["ours_despite_product"], family),
+        anchors=_compile(scope["anchors"], family),
         bind_stage={stage: _compile(patterns, family) for stage, patterns in raw["bind_stage"].items()},
+        elsewhere=_compile(raw["elsewhere"], family),
         follow_up=_compile(raw["follow_up"], family),
         family=re.compile(family),
         not_places=tuple(raw.get("not_places") or ()),
+        place_lookalikes=tuple(raw.get("place_lookalikes") or ()),
     )
 
 
@@ -90,7 +96,15 @@ def outside_scope(text: str, cues: Cues | None = None) -> bool:
         return False
     if _any(cues.other_products, text) and not _any(cues.ours_despite_product, text):
         return True
-    return _any(cues.other_subjects, text)
+    return _any(cues.other_subjects, text) and not cues.family.search(text)
+
+
+def anchored(text: str, cues: Cues | None = None) -> bool:
+    """Whether the message has anything that could make it about our features: a name, a description,
+    a family word, binding, a balance that cannot be spent, or asking for a person."""
+    cues = cues or load_cues()
+    return bool(named_types(text, cues) or described_type(text, cues) or cues.family.search(text)
+                or _any(cues.anchors, text))
 
 
 def bind_stage(text: str, cues: Cues | None = None) -> str | None:
@@ -116,6 +130,18 @@ def is_ordinary_word(span: str, cues: Cues | None = None) -> bool:
     return any(word in span for word in cues.not_places)
 
 
+def inside_lookalike(text: str, start: int, end: int, cues: Cues | None = None) -> bool:
+    """True when text[start:end] is part of a word like 医保定点 that only looks like a place (保定)."""
+    cues = cues or load_cues()
+    for word in cues.place_lookalikes:
+        position = text.find(word)
+        while position != -1:
+            if position <= start and end <= position + len(word):
+                return True
+            position = text.find(word, position + 1)
+    return False
+
+
 def mentions_family(text: str, cues: Cues | None = None) -> bool:
     cues = cues or load_cues()
     return bool(cues.family.search(text))
@@ -129,6 +155,8 @@ class Reading:
     outside_scope: bool
     bind_stage: str | None
     follow_up: bool
+    elsewhere: bool = False
+    anchored: bool = True
 
     @property
     def account_type(self) -> str | None:
@@ -144,12 +172,14 @@ def read(text: str) -> Reading:
     cues = load_cues()
     return Reading(named=tuple(named_types(text, cues)), described=described_type(text, cues),
                    outside_scope=outside_scope(text, cues), bind_stage=bind_stage(text, cues),
-                   follow_up=is_follow_up(text, cues))
+                   follow_up=is_follow_up(text, cues), elsewhere=_any(cues.elsewhere, text),
+                   anchored=anchored(text, cues))
 
 
-def best_topic(ranking: list[Mapping[str, Any]], topics: Mapping[str, Any], floor: float) -> str | None:
+def best_topic(ranking: list[Mapping[str, Any]], topics: Any, floor: float,
+               excluding: tuple[str, ...] = ()) -> str | None:
     """The likeliest question topic of the classifier's ranking when its confidence reaches `floor`."""
     for entry in sorted(ranking or [], key=lambda e: -float(e.get("confidence") or 0)):
-        if entry.get("name") in topics:
+        if entry.get("name") in topics and entry.get("name") not in excluding:
             return entry["name"] if float(entry.get("confidence") or 0) >= floor else None
     return None
