@@ -77,6 +77,16 @@ def _latest_past(month: int, day: int, today: date, text: str) -> date:
     raise DateProblem("impossible", text)
 
 
+_QUANTITY_AFTER = re.compile(r"^\s*(?:天|元|块|万|倍|个|岁|年|斤|%|公里|小时|分钟|折)")
+
+
+def _not_a_date(match: re.Match, text: str) -> bool:
+    """0.5天 / 1.5万: a number with a dot, not a month and a day."""
+    if "月" in match.group(0):
+        return False
+    return int(match.group(1)) == 0 or bool(_QUANTITY_AFTER.match(text[match.end():]))
+
+
 def _last_day(year: int, month: int) -> int:
     next_year, following = _shift_month(year, month, 1)
     return (date(next_year, following, 1) - timedelta(days=1)).day
@@ -149,7 +159,7 @@ def find_bind_date(text: str, today: date) -> FoundDate | None:
         return FoundDate(found, match.group(0))
 
     match = _MONTH_DAY.search(normalised)
-    if match:
+    if match and not _not_a_date(match, normalised):
         month, day = int(match.group(1)), int(match.group(2))
         return FoundDate(_latest_past(month, day, today, match.group(0)), match.group(0))
 

@@ -125,7 +125,8 @@ def _ask(slot: str, texts: Mapping[str, str]) -> Message:
 
 
 def answer_topic(topic: str, slots: Mapping[str, Any], table: PolicyTable,
-                 texts: Mapping[str, str], today: date | None = None) -> Turn:
+                 texts: Mapping[str, str], today: date | None = None,
+                 lead: tuple[str, str, str] | None = None) -> Turn:
     """Answer a question intent from the table, asking for the one slot that would change it."""
     turn = Turn()
     topics = INTENT_TOPICS[topic]
@@ -143,6 +144,9 @@ def answer_topic(topic: str, slots: Mapping[str, Any], table: PolicyTable,
     rows: list[PolicyRow] = []
     overruled: list[PolicyRow] = []
     missing: list[str] = []
+    if lead:
+        lead_topic, lead_type, lead_item = lead
+        rows.extend(row for row in lookup(table, lead_topic, lead_type, facts, place).rows if row.item == lead_item)
     for table_topic in topics:
         found = lookup(table, table_topic, account_type, facts, place)
         rows.extend(shortlist(found.rows, MAX_ROWS_PER_TOPIC.get(topic, DEFAULT_MAX_ROWS)))
@@ -197,7 +201,7 @@ def respond(intent: str, text: str, entity_list: list[Mapping[str, Any]], slots:
     if not topic:
         return Turn(messages=[Message(texts["which_topic"], topic_buttons(texts, INTENT_TOPICS))], slots=updates)
 
-    turn = answer_topic(topic, merged, table, texts, today)
+    turn = answer_topic(topic, merged, table, texts, today, decision.lead if decision.intent != state.INFORM else None)
     turn.slots = {**updates, **turn.slots, "last_rows": turn.rows or None}
     return turn
 

@@ -25,6 +25,12 @@ _PLACE_SUFFIX = re.compile(r"(?:省|市|县|区|州|盟|旗|镇|乡|自治区)$"
 # Whose insurance type: "我妈是居民医保" is the family member's, "我是居民医保" the user's own.
 _FAMILY_OWNER = re.compile(r"(?:妈|爸|父|母|爹|娘|老人|孩子|儿子|女儿|闺女|娃|宝宝|小孩|老婆|老公|爱人|媳妇|丈夫|妻子|老伴|家人|爷|奶|姥|外公|外婆|哥|姐|弟|妹|她|他)(?:们)?(?:是|参加的是|参加了|参的是|交的是|买的是|有|只有|是参加的|都是)?\s*$")
 FAMILY_INSURANCE = "family_insurance_type"
+# A date problem (2月30号) outside the NLU's date spans is only reported in a message this short.
+SHORT_DATE_MESSAGE = 20
+# "交居民医保" / "代缴职工医保": an insurance type that is paid for, not the type someone has.
+_PAID_FOR = re.compile(r"(?:交|缴|代缴|代交|买|续|续交|续缴)(?:的|了)?\s*$")
+# The person words an insurance type can belong to, nearest first when read backwards.
+_PERSON = re.compile(r"(?:我|俺|本人|自己)(?![妈爸父母爹娘爷奶姥婆公哥姐弟妹儿女孩家老们])|(?:妈|爸|父|母|爹|娘|老人|孩子|儿子|女儿|闺女|娃|宝宝|小孩|老婆|老公|爱人|媳妇|丈夫|妻子|老伴|家人|爷|奶|姥|外公|外婆|哥|姐|弟|妹|(?<!其)他|她)")
 
 
 @dataclass(frozen=True)
@@ -81,12 +87,18 @@ def region_role(text: str, start: int | None, end: int | None) -> str | None:
     return None
 
 
-def insurance_owner(text: str, start: int | None) -> str:
-    """The slot an insurance type fills: the family member's when a family word comes just before it."""
+def insurance_owner(text: str, start: int | None) -> str | None:
+    """The slot an insurance type fills: the family member's when the nearest person word before it is
+    a family word (我妈是老家的居民医保), the user's otherwise; None when it is a premium being paid."""
     if start is None:
         return "insurance_type"
-    before = text[max(0, start - 8):start]
-    return FAMILY_INSURANCE if _FAMILY_OWNER.search(before) else "insurance_type"
+    before = text[max(0, start - 12):start]
+    if _PAID_FOR.search(before):
+        return None
+    people = list(_PERSON.finditer(before))
+    if people and not re.match(r"我|俺|本人|自己", people[-1].group(0)):
+        return FAMILY_INSURANCE
+    return "insurance_type"
 
 
 def account_type_of(mention: Mention) -> str | None:
@@ -118,9 +130,12 @@ def extract(text: str, entities: Iterable[Mapping[str, Any]], today: date,
             if kind:
                 values.setdefault("account_type", set()).add(kind)
         elif mention.entity == "insurance_type":
-            values.setdefault(insurance_owner(text, mention.start), set()).add(mention.value)
-        elif mention.entity == "relation":
-            values.setdefault(mention.entity, set()).add(mention.value)
+            owner = insurance_owner(text, mention.start)
+            if owner:
+                values.setdefault(owner, set()).add(mention.value)
+        elif mention.entity == "relation" and "relation" not in values:
+            # The first family member named is the one the question is about ("帮孙子绑…我是他奶奶").
+            values["relation"] = {mention.value}
     for kind in understanding.named_types(text):
         values.setdefault("account_type", set()).add(kind)
 
@@ -138,7 +153,7 @@ def extract(text: str, entities: Iterable[Mapping[str, Any]], today: date,
             other = "treatment_region" if asked == "insured_region" else "insured_region"
             if len(places) > 1 and places[1].short != places[0].short:
                 result.slots[other] = places[1].short
-            _add_date(result, text, mentions, today)
+            _add_date(result, text, mentions, today, asked)
             return result
 
     unroled: list[regions.Region] = []
@@ -162,12 +177,15 @@ def extract(text: str, entities: Iterable[Mapping[str, Any]], today: date,
         if "insured_region" not in result.slots and not known.get("insured_region") and \
                 "treatment_region" in result.slots:
             result.slots["insured_region"] = region.short
+        elif not result.slots and known.get("insured_region") and not known.get("treatment_region"):
+            # 那北京呢 after a question about being insured in 上海: the insured place changes.
+            result.slots["insured_region"] = region.short
         elif "treatment_region" not in result.slots:
             result.slots["treatment_region"] = region.short
         elif "insured_region" not in result.slots:
             result.slots["insured_region"] = region.short
 
-    _add_date(result, text, mentions, today)
+    _add_date(result, text, mentions, today, asked)
     return result
 
 
@@ -186,17 +204,27 @@ def _places(text: str, mentions: list[Mention]) -> list[regions.Region]:
     return [region for _, region in sorted(found, key=lambda pair: pair[0])]
 
 
-def _add_date(result: Extraction, text: str, mentions: list[Mention], today: date) -> None:
+def _add_date(result: Extraction, text: str, mentions: list[Mention], today: date, asked: str | None = None) -> None:
+    """The binding day: the NLU's date spans first, unless the whole text holds a longer date around one
+    (要是3月18号绑的呢: the span may be only 18号). A date problem found outside the NLU's spans is only
+    reported when the message is short or answers "请问是哪天绑定的" (a long message may hold other numbers)."""
     date_texts = [m.text or m.value for m in mentions if m.entity == "bind_date"]
+    found: dates.FoundDate | None = None
     try:
-        found = None
         for candidate in date_texts:
             found = dates.find_bind_date(candidate, today)
             if found:
                 break
-        if found is None:
-            found = dates.find_bind_date(text, today)
-        if found:
-            result.slots["bind_date"] = found.value.isoformat()
     except dates.DateProblem as problem:
         result.date_problem = problem
+        return
+    try:
+        whole = dates.find_bind_date(text, today)
+    except dates.DateProblem as problem:
+        if found is None and (asked == "bind_date" or len(text) <= SHORT_DATE_MESSAGE):
+            result.date_problem = problem
+        whole = None
+    if whole and (found is None or (found.text in whole.text and len(whole.text) > len(found.text))):
+        found = whole
+    if found:
+        result.slots["bind_date"] = found.value.isoformat()

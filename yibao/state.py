@@ -39,6 +39,9 @@ class Decision:
     extraction: entities.Extraction = field(default_factory=entities.Extraction)
     reading: understanding.Reading | None = None
     text: str = ""
+    # Rows to say first: (table topic, account type, item), e.g. that a 亲情账户 has no money of its own
+    # when someone asks to pay for family with one.
+    lead: tuple[str, str, str] | None = None
 
 
 def _answers_pending(asked: str | None, found: entities.Extraction, reading: understanding.Reading) -> bool:
@@ -77,11 +80,17 @@ def decide(intent: str, text: str, entity_list: Iterable[Mapping[str, Any]], slo
         # Nothing in the message or the conversation so far ties it to our two features
         # ("意外险多长时间能生效"): declined rather than answered as ours.
         intent = OUT_OF_SCOPE
-    elif intent == OUT_OF_SCOPE and reading.described:
-        # A described family use of one's own 医保 is ours even when the classifier doubts it.
+    elif intent == OUT_OF_SCOPE and (reading.described or reading.named):
+        # A named feature, or a described family use of one's own 医保, is ours even when the classifier
+        # doubts it (products named like ours, 支付宝亲情卡, were declined above).
         intent = understanding.best_topic(ranking, QUESTION_TOPICS, 0.0) or "how_to_use"
-    elif intent in (FALLBACK, OUT_OF_SCOPE, INFORM) and topic and reading.follow_up and told_something:
+    elif intent in (FALLBACK, OUT_OF_SCOPE, INFORM) and topic and told_something:
+        # 那上海呢 / 我爸在河南: a detail for the question being discussed.
         intent = INFORM
+    elif intent in (FALLBACK, OUT_OF_SCOPE) and (topic or slots.get("account_type")) \
+            and len(normalised.strip()) <= SHORT_REPLY:
+        # 一个人能绑几个 / 在哪解: a short question inside a conversation about our features is ours.
+        intent = understanding.best_topic(ranking, QUESTION_TOPICS, 0.0) or topic or FALLBACK
     elif intent == FALLBACK and (reading.account_type or reading.described):
         intent = understanding.best_topic(ranking, QUESTION_TOPICS, RESCUE_FLOOR) or FALLBACK
     elif intent in QUESTION_TOPICS and topic and reading.follow_up and told_something \
@@ -99,6 +108,17 @@ def decide(intent: str, text: str, entity_list: Iterable[Mapping[str, Any]], slo
         # A feature and a binding day without a question ask when it works; a feature alone, how to use it.
         intent = "effective_time" if "bind_date" in updates else ("how_to_use" if reading.described else INFORM)
 
+    lead = None
+    described = reading.described_all
+    if intent in ("how_to_use", "bind_failed", "balance_unusable") and reading.named == ("亲情账户",) \
+            and "家庭共济" in described:
+        # "能用亲情账户给我妈交医保费吗": paying for family is 家庭共济; say why first.
+        updates["account_type"], lead = "家庭共济", ("what_is", "亲情账户", "own_money")
+    elif intent in QUESTION_TOPICS and not reading.named and len(described) > 1 and intent != "account_difference":
+        # Both wishes at once (亮码 on my phone and paying with my money): two features, explained together.
+        intent = "account_difference"
+        updates.pop("account_type", None)
+
     if intent in QUESTION_TOPICS:
         updates["topic"] = intent
         # The stage of a binding belongs to the 绑定不了 question it was told with.
@@ -107,4 +127,4 @@ def decide(intent: str, text: str, entity_list: Iterable[Mapping[str, Any]], slo
             updates.pop("account_type", None)
     elif intent == INFORM and reading.bind_stage and (topic == "bind_failed"):
         updates["bind_stage"] = reading.bind_stage
-    return Decision(intent=intent, updates=updates, extraction=found, reading=reading, text=normalised)
+    return Decision(intent=intent, updates=updates, extraction=found, reading=reading, text=normalised, lead=lead)

@@ -78,10 +78,15 @@ def named_types(text: str, cues: Cues | None = None) -> list[str]:
     return [kind for _, kind in sorted(found)]
 
 
+def described_types(text: str, cues: Cues | None = None) -> tuple[str, ...]:
+    """Every feature the message describes (亮码 on my phone, family spending my money)."""
+    cues = cues or load_cues()
+    return tuple(kind for kind, patterns in cues.descriptions.items() if _any(patterns, text))
+
+
 def described_type(text: str, cues: Cues | None = None) -> str | None:
     """The feature a message describes without naming it, or None when it describes neither or both."""
-    cues = cues or load_cues()
-    kinds = [kind for kind, patterns in cues.descriptions.items() if _any(patterns, text)]
+    kinds = described_types(text, cues)
     return kinds[0] if len(kinds) == 1 else None
 
 
@@ -157,6 +162,7 @@ class Reading:
     follow_up: bool
     elsewhere: bool = False
     anchored: bool = True
+    described_all: tuple[str, ...] = ()
 
     @property
     def account_type(self) -> str | None:
@@ -173,7 +179,7 @@ def read(text: str) -> Reading:
     return Reading(named=tuple(named_types(text, cues)), described=described_type(text, cues),
                    outside_scope=outside_scope(text, cues), bind_stage=bind_stage(text, cues),
                    follow_up=is_follow_up(text, cues), elsewhere=_any(cues.elsewhere, text),
-                   anchored=anchored(text, cues))
+                   anchored=anchored(text, cues), described_all=described_types(text, cues))
 
 
 def best_topic(ranking: list[Mapping[str, Any]], topics: Any, floor: float,
