@@ -70,7 +70,8 @@ class ActionHandoff(Action):
         return "action_handoff"
 
     def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]) -> List[Dict[Text, Any]]:
-        turn = dialogue.handoff(current_slots(tracker), TABLE.get(), load_texts())
+        text = (tracker.latest_message or {}).get("text") or ""
+        turn = dialogue.handoff_or_decline(text, current_slots(tracker), TABLE.get(), load_texts())
         send(dispatcher, turn)
         return end_of_turn([])
 

@@ -20,7 +20,8 @@ from typing import Any, Iterable
 from zoneinfo import ZoneInfo
 
 from quality import sets
-from yibao import state
+from yibao import state, understanding
+from yibao.normalize import normalize
 
 PROJECT = sets.PROJECT
 MODEL = PROJECT / "models" / "yibao.tar.gz"
@@ -42,6 +43,10 @@ class Prediction:
 def acted_intent(parse: dict[str, Any], today) -> tuple[str, str | None]:
     """(intent the assistant acts on, the feature it takes the question to be about)."""
     intent = (parse.get("intent") or {}).get("name") or state.FALLBACK
+    if intent == state.HANDOFF:
+        # action_handoff declines a hotline of something else (国航, 10086).
+        outside = understanding.read(normalize(parse.get("text") or "")).outside_scope
+        return (state.OUT_OF_SCOPE if outside else intent), None
     if intent not in ANSWERED_BY_ACTION:
         return intent, None
     decision = state.decide(intent, parse.get("text") or "", parse.get("entities") or [], {}, today,

@@ -19,7 +19,7 @@ def ent(entity, text, sub, value=None, role=None, extractor="x"):
     ("老人在北京看病能用吗", "北京", TREATMENT),
     ("亲情账户在上海能用吗", "上海", TREATMENT),
     ("上海医保家庭共济能给外地家人用吗", "上海", INSURED),
-    ("那上海呢", "上海", TREATMENT),
+    ("那上海呢", "上海", None),  # no words tell: the conversation decides (below)
 ])
 def test_region_roles_from_the_surrounding_words(text, place, role):
     start = text.index(place)
@@ -34,8 +34,14 @@ def test_two_regions_with_roles_fill_both_slots():
 
 
 def test_bare_region_after_a_remote_question_changes_the_family_members_place():
-    found = extract("那上海呢?", [ent("region", "那上海呢?", "上海")], TODAY, {"insured_region": "江苏"})
+    found = extract("那上海呢?", [ent("region", "那上海呢?", "上海", role=INSURED)], TODAY,
+                    {"insured_region": "江苏", "treatment_region": "河南"})
     assert found.slots == {"treatment_region": "上海"}
+
+
+def test_bare_region_after_a_question_about_where_insured_changes_that_place():
+    found = extract("那北京呢", [ent("region", "那北京呢", "北京", role=TREATMENT)], TODAY, {"insured_region": "上海"})
+    assert found.slots == {"insured_region": "北京"}
 
 
 def test_overlapping_extractors_are_merged_keeping_the_role():

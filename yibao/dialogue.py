@@ -10,7 +10,8 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any, Iterable, Mapping
 
-from yibao import entities, regions, state
+from yibao import entities, regions, state, understanding
+from yibao.normalize import normalize
 from yibao.compose import compose_answer
 from yibao.policy import ACCOUNT_TYPES, PolicyRow, PolicyTable, lookup, pilot_provinces
 from yibao import dates
@@ -175,6 +176,8 @@ def respond(intent: str, text: str, entity_list: list[Mapping[str, Any]], slots:
     found, updates = decision.extraction, decision.updates
     if decision.intent == state.OUT_OF_SCOPE:
         return Turn(messages=[Message(texts["out_of_scope"])], slots={"asked_slot": None} if slots.get("asked_slot") else {})
+    if decision.intent == state.HANDOFF:
+        return handoff({**slots, **updates}, table, texts)
     if decision.intent == state.FALLBACK:
         return Turn(messages=[fallback_choices(ranking, texts)], slots=updates)
     topic = updates.get("topic") or slots.get("topic")
@@ -204,6 +207,13 @@ def respond(intent: str, text: str, entity_list: list[Mapping[str, Any]], slots:
     turn = answer_topic(topic, merged, table, texts, today, decision.lead if decision.intent != state.INFORM else None)
     turn.slots = {**updates, **turn.slots, "last_rows": turn.rows or None}
     return turn
+
+
+def handoff_or_decline(text: str, slots: Mapping[str, Any], table: PolicyTable, texts: Mapping[str, str]) -> Turn:
+    """转人工 and phone numbers; a hotline of something else (国航, 10086) is declined instead."""
+    if understanding.read(normalize(text or "")).outside_scope:
+        return Turn(messages=[Message(texts["out_of_scope"])])
+    return handoff(slots, table, texts)
 
 
 def handoff(slots: Mapping[str, Any], table: PolicyTable, texts: Mapping[str, str]) -> Turn:

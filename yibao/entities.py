@@ -17,8 +17,8 @@ INSURED = "insured"
 TREATMENT = "treatment"
 
 _INSURED_AFTER = re.compile(r"^\s*(?:市|省)?\s*(?:的)?\s*(?:参保|医保|社保|职工|居民|交的|缴|买的|上的保)")
-_TREATMENT_AFTER = re.compile(r"^\s*(?:市|省)?\s*(?:看病|就医|住院|看|买药|拿药|用|刷|备案|生活|养老|定居|上学|打工|工作|那边|呢|的医院|能|可以)")
-_TREATMENT_BEFORE = re.compile(r"(?:妈|爸|父|母|老人|孩子|儿子|女儿|闺女|老婆|老公|爱人|媳妇|丈夫|妻子|家人|亲属|爷|奶|婆|公|姥|哥|姐|弟|妹|娃|去|到|来)\s*(?:在|去|到)?\s*$")
+_TREATMENT_AFTER = re.compile(r"^\s*(?:市|省)?\s*(?:看病|就医|住院|看|买药|拿药|用|刷|备案|生活|养老|定居|上学|打工|工作|那边|的医院|能|可以)")
+_TREATMENT_BEFORE = re.compile(r"(?:妈|爸|父|母|老人|孩子|儿子|女儿|闺女|老婆|老公|爱人|媳妇|丈夫|妻子|家人|亲属|爷|奶|婆|公|姥|哥|姐|弟|妹|娃|(?<!其)他|她|们|去|到|来)\s*(?:现在|目前|一直|长期|人|住)?\s*(?:在|去|到)?\s*$")
 _INSURED_BEFORE = re.compile(r"(?:我|本人|自己)\s*(?:是|在|的)\s*$")
 # A span the NLU marked as a place is only reported as unknown when it looks like one.
 _PLACE_SUFFIX = re.compile(r"(?:省|市|县|区|州|盟|旗|镇|乡|自治区)$")
@@ -156,7 +156,7 @@ def extract(text: str, entities: Iterable[Mapping[str, Any]], today: date,
             _add_date(result, text, mentions, today, asked)
             return result
 
-    unroled: list[regions.Region] = []
+    found: list[tuple[regions.Region, str | None, str | None]] = []  # (region, role from words, NLU role)
     for mention in (m for m in mentions if m.entity == "region"):
         region = _resolve_region(mention)
         if region is None:
@@ -165,15 +165,37 @@ def extract(text: str, entities: Iterable[Mapping[str, Any]], today: date,
             if looks_like_place and not understanding.is_ordinary_word(surface) and not regions.find_regions(surface):
                 result.unknown_regions.append(surface)
             continue
-        role = region_role(text, mention.start, mention.end) or mention.role
-        slot = {INSURED: "insured_region", TREATMENT: "treatment_region"}.get(role or "")
+        if any(region.code == other.code for other, _, _ in found):
+            continue
+        found.append((region, region_role(text, mention.start, mention.end), mention.role))
+    _place_regions(result, found, known, understanding.is_follow_up(text))
+
+    _add_date(result, text, mentions, today, asked)
+    return result
+
+
+def _place_regions(result: Extraction, found: list[tuple[regions.Region, str | None, str | None]],
+                   known: Mapping[str, Any], follow_up: bool) -> None:
+    """参保地 / 就医地 for each place: the words around it first, then the NLU's role, then the conversation."""
+    slot_of = {INSURED: "insured_region", TREATMENT: "treatment_region"}
+    other = {"insured_region": "treatment_region", "treatment_region": "insured_region"}
+    left: list[tuple[regions.Region, str | None]] = []
+    for region, cue_role, nlu_role in found:
+        slot = slot_of.get(cue_role or "")
         if slot and slot not in result.slots:
             result.slots[slot] = region.short
-        elif slot is None:
+        else:
+            left.append((region, None if follow_up else nlu_role))
+    unroled: list[regions.Region] = []
+    for region, nlu_role in left:
+        slot = slot_of.get(nlu_role or "")
+        if slot and slot in result.slots and other[slot] not in result.slots:
+            slot = other[slot]  # two places, one role said twice: the other place is the other role
+        if slot and slot not in result.slots:
+            result.slots[slot] = region.short
+        else:
             unroled.append(region)
     for region in unroled:
-        # Without a cue, a bare place name most often changes where the family member is
-        # (那上海呢?), unless we do not know yet where the user is insured.
         if "insured_region" not in result.slots and not known.get("insured_region") and \
                 "treatment_region" in result.slots:
             result.slots["insured_region"] = region.short
@@ -181,12 +203,10 @@ def extract(text: str, entities: Iterable[Mapping[str, Any]], today: date,
             # 那北京呢 after a question about being insured in 上海: the insured place changes.
             result.slots["insured_region"] = region.short
         elif "treatment_region" not in result.slots:
+            # Otherwise a bare place name most often changes where the family member is (那上海呢).
             result.slots["treatment_region"] = region.short
         elif "insured_region" not in result.slots:
             result.slots["insured_region"] = region.short
-
-    _add_date(result, text, mentions, today, asked)
-    return result
 
 
 def _places(text: str, mentions: list[Mention]) -> list[regions.Region]:

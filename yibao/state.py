@@ -21,6 +21,7 @@ QUESTION_TOPICS = ("bind_failed", "effective_time", "remote_use", "balance_unusa
                    "account_difference")
 OUT_OF_SCOPE = "out_of_scope"
 FALLBACK = "nlu_fallback"
+HANDOFF = "human_handoff"
 INFORM = "inform"
 # A reply this short that fills the pending slot answers it, whatever the classifier made of it.
 SHORT_REPLY = 20
@@ -28,6 +29,8 @@ SHORT_REPLY = 20
 SHORT_FOLLOW_UP = 10
 # The classifier's second opinion is used for a described feature only from this confidence on.
 RESCUE_FLOOR = 0.15
+# What a comparison that names neither feature is about instead.
+_OTHER_THINGS = re.compile(r"医保|保险|社保|合作医疗|公积金|卡|账户")
 _COMPLAINT = re.compile(r"不能用|用不了|刷不了|扣不了|不让用|用不上|无法使用|付不了|不能刷|没法用|不能付|不能扣|不能花|花不了|显示.{0,4}(不|无)")
 
 
@@ -75,8 +78,16 @@ def decide(intent: str, text: str, entity_list: Iterable[Mapping[str, Any]], slo
         intent = INFORM
     elif reading.outside_scope and not answered:
         intent = OUT_OF_SCOPE
-    elif intent in QUESTION_TOPICS and not reading.anchored and not answered and not topic \
-            and not slots.get("account_type"):
+    elif intent == OUT_OF_SCOPE and reading.wants_person:
+        # "上海医保卡联系电话是多少": a 医保 phone number is the handoff's to give.
+        intent = HANDOFF
+    elif intent in QUESTION_TOPICS and not answered and not topic and not slots.get("account_type") and (
+            not reading.anchored
+            # Another place without a feature, a description or a family member: the user's own 异地就医.
+            or (intent == "remote_use" and not (reading.named or reading.described_all or reading.family))
+            # A comparison of other things (居民医保和灵活就业医保有啥区别).
+            or (intent == "account_difference" and not (reading.named or reading.described_all)
+                and _OTHER_THINGS.search(normalised))):
         # Nothing in the message or the conversation so far ties it to our two features
         # ("意外险多长时间能生效"): declined rather than answered as ours.
         intent = OUT_OF_SCOPE

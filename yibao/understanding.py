@@ -30,6 +30,7 @@ class Cues:
     anchors: tuple[re.Pattern, ...]
     bind_stage: dict[str, tuple[re.Pattern, ...]]
     elsewhere: tuple[re.Pattern, ...]
+    handoff: tuple[re.Pattern, ...]
     follow_up: tuple[re.Pattern, ...]
     family: re.Pattern
     not_places: tuple[str, ...]
@@ -56,6 +57,7 @@ def load_cues(path: str = str(CUES_FILE)) -> Cues:
         anchors=_compile(scope["anchors"], family),
         bind_stage={stage: _compile(patterns, family) for stage, patterns in raw["bind_stage"].items()},
         elsewhere=_compile(raw["elsewhere"], family),
+        handoff=_compile(raw["handoff"], family),
         follow_up=_compile(raw["follow_up"], family),
         family=re.compile(family),
         not_places=tuple(raw.get("not_places") or ()),
@@ -101,7 +103,7 @@ def outside_scope(text: str, cues: Cues | None = None) -> bool:
         return False
     if _any(cues.other_products, text) and not _any(cues.ours_despite_product, text):
         return True
-    return _any(cues.other_subjects, text) and not cues.family.search(text)
+    return _any(cues.other_subjects, text)
 
 
 def anchored(text: str, cues: Cues | None = None) -> bool:
@@ -163,6 +165,8 @@ class Reading:
     elsewhere: bool = False
     anchored: bool = True
     described_all: tuple[str, ...] = ()
+    family: bool = False
+    wants_person: bool = False
 
     @property
     def account_type(self) -> str | None:
@@ -179,7 +183,8 @@ def read(text: str) -> Reading:
     return Reading(named=tuple(named_types(text, cues)), described=described_type(text, cues),
                    outside_scope=outside_scope(text, cues), bind_stage=bind_stage(text, cues),
                    follow_up=is_follow_up(text, cues), elsewhere=_any(cues.elsewhere, text),
-                   anchored=anchored(text, cues), described_all=described_types(text, cues))
+                   anchored=anchored(text, cues), described_all=described_types(text, cues),
+                   family=bool(cues.family.search(text)), wants_person=_any(cues.handoff, text))
 
 
 def best_topic(ranking: list[Mapping[str, Any]], topics: Any, floor: float,
