@@ -107,12 +107,17 @@ def facts_from(slots: Mapping[str, Any], table: PolicyTable, today: date | None 
     return facts
 
 
-def shortlist(rows: list[PolicyRow], limit: int) -> list[PolicyRow]:
-    """At most `limit` rows in answer order, keeping user-specific rows and the next-step row."""
+def shortlist(rows: list[PolicyRow], limit: int, account_type: str | None = None) -> list[PolicyRow]:
+    """At most `limit` rows in answer order, keeping user-specific rows (a matched condition or region,
+    or a row about the very feature asked about) and the next-step row."""
     closing = [row for row in rows if row.rank >= NEXT_STEP_RANK]
     body = [row for row in rows if row.rank < NEXT_STEP_RANK]
     room = max(limit - len(closing), 1)
-    chosen = sorted(body, key=lambda r: (not (r.condition or r.region != "全国"), r.rank, r.id))[:room]
+
+    def specific(row: PolicyRow) -> bool:
+        return bool(row.condition or row.region != "全国" or (account_type and row.account_type == account_type))
+
+    chosen = sorted(body, key=lambda r: (not specific(r), r.rank, r.id))[:room]
     return sorted(chosen, key=lambda r: (r.rank, r.id)) + closing
 
 
@@ -150,7 +155,9 @@ def answer_topic(topic: str, slots: Mapping[str, Any], table: PolicyTable,
         rows.extend(row for row in lookup(table, lead_topic, lead_type, facts, place).rows if row.item == lead_item)
     for table_topic in topics:
         found = lookup(table, table_topic, account_type, facts, place)
-        rows.extend(shortlist(found.rows, MAX_ROWS_PER_TOPIC.get(topic, DEFAULT_MAX_ROWS)))
+        # A topic answered for both types at once (有余额不能用) keeps the rows of the type named.
+        named = slots.get("account_type") if topic in ALL_TYPES_INTENTS else None
+        rows.extend(shortlist(found.rows, MAX_ROWS_PER_TOPIC.get(topic, DEFAULT_MAX_ROWS), named))
         overruled.extend(found.overruled)
         missing.extend(slot for slot in found.missing_slots if slot not in missing and not slots.get(slot)
                        and slot not in NOT_ASKED.get(topic, ()))

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any, Iterable, Mapping
 
-from yibao import entities, understanding
+from yibao import entities, regions, understanding
 from yibao.normalize import normalize
 
 QUESTION_TOPICS = ("bind_failed", "effective_time", "remote_use", "balance_unusable", "how_to_use", "unbind",
@@ -57,6 +57,12 @@ def _answers_pending(asked: str | None, found: entities.Extraction, reading: und
     if asked == "insurance_type":
         return "insurance_type" in found.slots or entities.FAMILY_INSURANCE in found.slots
     return asked in found.slots
+
+
+def _two_provinces(updates: Mapping[str, Any]) -> bool:
+    insured = regions.resolve(updates.get("insured_region") or "")
+    treatment = regions.resolve(updates.get("treatment_region") or "")
+    return bool(insured and treatment and insured.province_code != treatment.province_code)
 
 
 def decide(intent: str, text: str, entity_list: Iterable[Mapping[str, Any]], slots: Mapping[str, Any],
@@ -112,6 +118,9 @@ def decide(intent: str, text: str, entity_list: Iterable[Mapping[str, Any]], slo
             and not found.slots.get("insured_region") and not slots.get("treatment_region"):
         # Nothing in the message is elsewhere: "我是居民医保 能开共济吗" is not about another city.
         intent = understanding.best_topic(ranking, QUESTION_TOPICS, 0.0, excluding=("remote_use",)) or "how_to_use"
+    if intent == "how_to_use" and _two_provinces(updates):
+        # 我妈在成都住院了 我是江苏交的: two provinces in one question make it about using it there.
+        intent = "remote_use"
     if intent == "balance_unusable" and reading.described == "家庭共济" and not _COMPLAINT.search(normalised):
         # "能让我爸用我卡里的钱吗" asks how to share the money, not why it cannot be spent.
         intent = "how_to_use"
