@@ -99,7 +99,21 @@ def figures(predictions: Iterable[Prediction], with_account_type: bool = True) -
     result["per_intent_recall"] = {intent: round(sum(p.intent == intent for p in predictions
                                                      if p.expected_intent == intent) / count, 3)
                                    for intent, count in sorted(per_intent.items())}
+    result["intent_macro_f1"] = round(macro_f1(predictions), 3)
     return result
+
+
+def macro_f1(predictions: list[Prediction]) -> float:
+    """Mean F1 over the intents the test items carry (as in Rasa's intent report)."""
+    scores = []
+    for intent in sorted({p.expected_intent for p in predictions}):
+        true_positive = sum(p.intent == intent and p.expected_intent == intent for p in predictions)
+        predicted = sum(p.intent == intent for p in predictions)
+        expected = sum(p.expected_intent == intent for p in predictions)
+        precision = true_positive / predicted if predicted else 0.0
+        recall = true_positive / expected if expected else 0.0
+        scores.append(2 * precision * recall / (precision + recall) if precision + recall else 0.0)
+    return sum(scores) / len(scores) if scores else 0.0
 
 
 def evaluate(model: Path = MODEL) -> dict[str, Any]:
@@ -119,7 +133,7 @@ def evaluate(model: Path = MODEL) -> dict[str, Any]:
 
 
 def summary_line(name: str, numbers: dict[str, Any]) -> str:
-    parts = [f"intent accuracy {numbers['intent_accuracy']:.3f}",
+    parts = [f"intent accuracy {numbers['intent_accuracy']:.3f}", f"macro-F1 {numbers['intent_macro_f1']:.3f}",
              f"out_of_scope recall {numbers['out_of_scope_recall']:.3f}",
              f"precision {numbers['out_of_scope_precision']:.3f}"]
     if "account_type_accuracy" in numbers:

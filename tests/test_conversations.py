@@ -99,3 +99,22 @@ def test_masked_personal_numbers_are_not_read_as_a_bind_date(agent, text):
     """The channels replace personal numbers with placeholders before NLU: no date comes out of them."""
     parsed = LOOP.run_until_complete(agent.parse_message(text))
     assert [entity["value"] for entity in parsed["entities"] if entity["entity"] == "bind_date"] == []
+
+
+@pytest.mark.parametrize("typed, written", [("親情賬戶怎麼解綁", "亲情账户怎么解绑"), ("亲清帐户怎么解绑", "亲情账户怎么解绑"),
+                                            ("家庭共计怎么解除", "家庭共济怎么解除")])
+def test_traditional_and_homophone_spellings_get_the_same_answer(agent, typed, written):
+    """The pipeline's TextNormalizer reads 親情賬戶 / 亲清帐户 as 亲情账户; the stored message keeps what was typed."""
+    chat = Chat(agent)
+    assert chat.text(typed) == Chat(agent).text(written)
+    tracker = LOOP.run_until_complete(agent.tracker_store.retrieve(chat.sender))
+    assert [event.text for event in tracker.events if getattr(event, "type_name", "") == "user"] == [typed]
+
+
+def test_a_near_miss_is_declined_and_the_question_pending_is_still_answered(agent):
+    chat = Chat(agent)
+    assert "12393" in chat.text("支付宝亲情卡怎么解除") and chat.slot("topic") is None
+    chat.text("家庭共济异地能用吗")
+    assert chat.slot("asked_slot") == "insured_region"
+    reply = chat.text("老家河南那边")
+    assert chat.slot("insured_region") == "河南" and "没找到" not in reply

@@ -230,3 +230,30 @@ def test_decide_keeps_a_new_question_that_also_answers_the_pending_one():
     text = "我在杭州参保，想问问家庭共济怎么解除绑定呢，麻烦告诉我具体步骤"
     decision = state.decide("unbind", text, [ent("region", text, "杭州")], slots, TODAY)
     assert decision.intent == "unbind" and decision.updates["insured_region"] == "杭州"
+
+
+# Limits, money and the feature implied by the conversation ----------------------------------------
+def test_a_limit_asked_on_its_own_is_answered_from_the_limits_rows(chat):
+    chat.say("how_to_use", "亲情账户怎么绑", [ent("account_type", "亲情账户怎么绑", "亲情账户")])
+    reply = chat.say("account_difference", "一个人能绑几个")
+    assert chat.slots["last_rows"] and all(row.startswith("lim-qq") for row in chat.slots["last_rows"])
+    assert "5个" in reply
+
+
+def test_a_qinqing_account_without_money_says_it_has_none_of_its_own_first(chat):
+    text = "我给我爸绑了亲情账户 里面怎么没钱啊"
+    reply = chat.say("bind_failed", text, [ent("account_type", text, "亲情账户")])
+    assert chat.slots["last_rows"][0] == "what-qq-02" and "家庭共济" in reply.splitlines()[0]
+
+
+def test_paying_for_family_with_a_qinqing_account_is_answered_as_family_pooling(chat):
+    text = "能用亲情账户给我妈交医保费吗"
+    chat.say("how_to_use", text, [ent("account_type", text, "亲情账户")])
+    assert chat.slots["account_type"] == "家庭共济" and chat.slots["last_rows"][0] == "what-qq-02"
+
+
+def test_my_money_in_a_conversation_about_a_family_member_means_family_pooling(chat):
+    text = "我想给我爸弄个亲情账户"
+    chat.say("how_to_use", text, [ent("relation", text, "我爸", "父母"), ent("account_type", text, "亲情账户")])
+    chat.say("how_to_use", "开了能用我卡里的钱吗")
+    assert chat.slots["account_type"] == "家庭共济"

@@ -132,10 +132,10 @@ def _ask(slot: str, texts: Mapping[str, str]) -> Message:
 
 def answer_topic(topic: str, slots: Mapping[str, Any], table: PolicyTable,
                  texts: Mapping[str, str], today: date | None = None,
-                 lead: tuple[str, str, str] | None = None) -> Turn:
+                 lead: tuple[str, str, str] | None = None, focus: tuple[str, ...] | None = None) -> Turn:
     """Answer a question intent from the table, asking for the one slot that would change it."""
     turn = Turn()
-    topics = INTENT_TOPICS[topic]
+    topics = focus or INTENT_TOPICS[topic]
     account_type = slots.get("account_type") if topic not in BOTH_TYPES_INTENTS else None
     if topic in BOTH_TYPES_INTENTS and slots.get("account_type"):
         # "什么是家庭共济": one feature asked about on its own is described on its own.
@@ -211,7 +211,9 @@ def respond(intent: str, text: str, entity_list: list[Mapping[str, Any]], slots:
     if not topic:
         return Turn(messages=[Message(texts["which_topic"], topic_buttons(texts, INTENT_TOPICS))], slots=updates)
 
-    turn = answer_topic(topic, merged, table, texts, today, decision.lead if decision.intent != state.INFORM else None)
+    fresh = decision.intent != state.INFORM
+    turn = answer_topic(topic, merged, table, texts, today, decision.lead if fresh else None,
+                        decision.focus if fresh else None)
     turn.slots = {**updates, **turn.slots, "last_rows": turn.rows or None}
     return turn
 

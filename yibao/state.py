@@ -45,6 +45,8 @@ class Decision:
     # Rows to say first: (table topic, account type, item), e.g. that a 亲情账户 has no money of its own
     # when someone asks to pay for family with one.
     lead: tuple[str, str, str] | None = None
+    # Only these table topics answer (limits asked on their own), instead of all of the intent's.
+    focus: tuple[str, ...] | None = None
 
 
 def _answers_pending(asked: str | None, found: entities.Extraction, reading: understanding.Reading) -> bool:
@@ -128,12 +130,22 @@ def decide(intent: str, text: str, entity_list: Iterable[Mapping[str, Any]], slo
         # A feature and a binding day without a question ask when it works; a feature alone, how to use it.
         intent = "effective_time" if "bind_date" in updates else ("how_to_use" if reading.described else INFORM)
 
-    lead = None
+    lead, focus = None, None
     described = reading.described_all
+    if "account_type" not in updates and not described and reading.my_money and not reading.named \
+            and (slots.get("relation") or found.slots.get("relation")) and intent in QUESTION_TOPICS + (INFORM,):
+        # "开了能用我卡里的钱吗" in a conversation about a family member: their using the user's money.
+        updates["account_type"] = "家庭共济"
     if intent in ("how_to_use", "bind_failed", "balance_unusable") and reading.named == ("亲情账户",) \
             and "家庭共济" in described:
         # "能用亲情账户给我妈交医保费吗": paying for family is 家庭共济; say why first.
         updates["account_type"], lead = "家庭共济", ("what_is", "亲情账户", "own_money")
+    elif intent in QUESTION_TOPICS and reading.no_money and \
+            (reading.named == ("亲情账户",) or (not reading.named and slots.get("account_type") == "亲情账户")):
+        # "绑了亲情账户 里面怎么没钱": it has no money of its own.
+        lead = ("what_is", "亲情账户", "own_money")
+    elif intent in ("how_to_use", "bind_failed", "account_difference", "effective_time") and reading.limits:
+        intent, focus = "how_to_use", ("limits",)
     elif intent in QUESTION_TOPICS and not reading.named and len(described) > 1 and intent != "account_difference":
         # Both wishes at once (亮码 on my phone and paying with my money): two features, explained together.
         intent = "account_difference"
@@ -147,4 +159,4 @@ def decide(intent: str, text: str, entity_list: Iterable[Mapping[str, Any]], slo
             updates.pop("account_type", None)
     elif intent == INFORM and reading.bind_stage and (topic == "bind_failed"):
         updates["bind_stage"] = reading.bind_stage
-    return Decision(intent=intent, updates=updates, extraction=found, reading=reading, text=normalised, lead=lead)
+    return Decision(intent=intent, updates=updates, extraction=found, reading=reading, text=normalised, lead=lead, focus=focus)

@@ -28,9 +28,13 @@ class Cues:
     other_subjects: tuple[re.Pattern, ...]
     ours_despite_product: tuple[re.Pattern, ...]
     anchors: tuple[re.Pattern, ...]
+    balance_complaint: tuple[re.Pattern, ...]
     bind_stage: dict[str, tuple[re.Pattern, ...]]
     elsewhere: tuple[re.Pattern, ...]
     handoff: tuple[re.Pattern, ...]
+    limits: tuple[re.Pattern, ...]
+    no_money: tuple[re.Pattern, ...]
+    my_money: tuple[re.Pattern, ...]
     follow_up: tuple[re.Pattern, ...]
     family: re.Pattern
     not_places: tuple[str, ...]
@@ -55,9 +59,13 @@ def load_cues(path: str = str(CUES_FILE)) -> Cues:
         other_subjects=_compile(scope["other_subjects"], family),
         ours_despite_product=_compile(scope["ours_despite_product"], family),
         anchors=_compile(scope["anchors"], family),
+        balance_complaint=_compile(scope["balance_complaint"], family),
         bind_stage={stage: _compile(patterns, family) for stage, patterns in raw["bind_stage"].items()},
         elsewhere=_compile(raw["elsewhere"], family),
         handoff=_compile(raw["handoff"], family),
+        limits=_compile(raw["limits"], family),
+        no_money=_compile(raw["no_money"], family),
+        my_money=_compile(raw["my_money"], family),
         follow_up=_compile(raw["follow_up"], family),
         family=re.compile(family),
         not_places=tuple(raw.get("not_places") or ()),
@@ -103,7 +111,7 @@ def outside_scope(text: str, cues: Cues | None = None) -> bool:
         return False
     if _any(cues.other_products, text) and not _any(cues.ours_despite_product, text):
         return True
-    return _any(cues.other_subjects, text)
+    return _any(cues.other_subjects, text) and not _any(cues.balance_complaint, text)
 
 
 def anchored(text: str, cues: Cues | None = None) -> bool:
@@ -167,6 +175,9 @@ class Reading:
     described_all: tuple[str, ...] = ()
     family: bool = False
     wants_person: bool = False
+    limits: bool = False
+    no_money: bool = False
+    my_money: bool = False
 
     @property
     def account_type(self) -> str | None:
@@ -184,7 +195,9 @@ def read(text: str) -> Reading:
                    outside_scope=outside_scope(text, cues), bind_stage=bind_stage(text, cues),
                    follow_up=is_follow_up(text, cues), elsewhere=_any(cues.elsewhere, text),
                    anchored=anchored(text, cues), described_all=described_types(text, cues),
-                   family=bool(cues.family.search(text)), wants_person=_any(cues.handoff, text))
+                   family=bool(cues.family.search(text)), wants_person=_any(cues.handoff, text),
+                   limits=_any(cues.limits, text), no_money=_any(cues.no_money, text),
+                   my_money=_any(cues.my_money, text))
 
 
 def best_topic(ranking: list[Mapping[str, Any]], topics: Any, floor: float,
