@@ -133,8 +133,9 @@ def decide(intent: str, text: str, entity_list: Iterable[Mapping[str, Any]], slo
     lead, focus = None, None
     described = reading.described_all
     if "account_type" not in updates and not described and reading.my_money and not reading.named \
-            and (slots.get("relation") or found.slots.get("relation")) and intent in QUESTION_TOPICS + (INFORM,):
-        # "开了能用我卡里的钱吗" in a conversation about a family member: their using the user's money.
+            and (slots.get("relation") or found.slots.get("relation") or topic) and intent in QUESTION_TOPICS + (INFORM,):
+        # "开了能用我卡里的钱吗" in a conversation about a family member or our features: the family using
+        # the user's money.
         updates["account_type"] = "家庭共济"
     if intent in ("how_to_use", "bind_failed", "balance_unusable") and reading.named == ("亲情账户",) \
             and "家庭共济" in described:
@@ -144,7 +145,9 @@ def decide(intent: str, text: str, entity_list: Iterable[Mapping[str, Any]], slo
             (reading.named == ("亲情账户",) or (not reading.named and slots.get("account_type") == "亲情账户")):
         # "绑了亲情账户 里面怎么没钱": it has no money of its own.
         lead = ("what_is", "亲情账户", "own_money")
-    elif intent in ("how_to_use", "bind_failed", "account_difference", "effective_time") and reading.limits:
+    elif intent in ("how_to_use", "bind_failed", "account_difference", "effective_time") and reading.limits \
+            and not (intent == "bind_failed" and reading.bind_stage == understanding.FAILED):
+        # (提示人数已达上限 绑不了 is a failed binding, answered with its reasons.)
         intent, focus = "how_to_use", ("limits",)
     elif intent in QUESTION_TOPICS and not reading.named and len(described) > 1 and intent != "account_difference":
         # Both wishes at once (亮码 on my phone and paying with my money): two features, explained together.
