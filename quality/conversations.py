@@ -133,8 +133,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--show-failures", action="store_true")
     args = parser.parse_args(argv)
     result = evaluate(args.model, sets.conversations(), sets.questions())
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps(result, ensure_ascii=False, indent=1), encoding="utf-8")
+    sets.save(args.json, result)
     print(f"conversations: {result['turn_accuracy']:.3f} of {result['turns']} turns right, "
           f"{result['conversation_accuracy']:.3f} of {result['conversations']} whole conversations right; "
           f"answers with the expected facts: {result['question_facts']:.3f} of {result['questions']} questions")

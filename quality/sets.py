@@ -133,6 +133,14 @@ def near_duplicates(tests: Iterable[str], training: Iterable[str],
     return found
 
 
+def save(path: Path, result: dict[str, Any]) -> None:
+    """A result as JSON for `quality.gate` (results/ is not tracked)."""
+    import json
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(result, ensure_ascii=False, indent=1), encoding="utf-8")
+
+
 def test_texts() -> list[str]:
     """Every text of the test sets: real questions, conversation turns and the old held-out set."""
     texts = [question.text for question in questions()]

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import sys
 from collections import Counter
 from dataclasses import asdict, dataclass
@@ -40,6 +39,15 @@ class Prediction:
     set_name: str
 
 
+def classifier_only(parse: dict[str, Any]) -> tuple[str, str | None]:
+    """What an assistant acting on the classifier alone does: its intent, and the one feature its
+    entities name (how this project answered before yibao/state.py)."""
+    intent = (parse.get("intent") or {}).get("name") or state.FALLBACK
+    kinds = {e.get("value") for e in parse.get("entities") or [] if e.get("entity") == "account_type"}
+    kinds &= {"亲情账户", "家庭共济"}
+    return intent, (next(iter(kinds)) if len(kinds) == 1 and intent in state.QUESTION_TOPICS else None)
+
+
 def acted_intent(parse: dict[str, Any], today) -> tuple[str, str | None]:
     """(intent the assistant acts on, the feature it takes the question to be about)."""
     intent = (parse.get("intent") or {}).get("name") or state.FALLBACK
@@ -61,14 +69,14 @@ async def _parse_all(model: Path, texts: list[str]) -> list[dict[str, Any]]:
     return [await agent.parse_message(text) for text in texts]
 
 
-def predict(model: Path, items: list[tuple[str, str, str | None, str]]) -> list[Prediction]:
-    """items: (text, expected intent, expected account type, set name)."""
+def predict(model: Path, items: list[tuple[str, str, str | None, str]], raw: bool = False) -> list[Prediction]:
+    """items: (text, expected intent, expected account type, set name). `raw`: the classifier alone."""
     today = datetime.now(ZoneInfo("Asia/Shanghai")).date()
     parses = asyncio.run(_parse_all(model, [text for text, *_ in items]))
     predictions = []
     for (text, expected, account_type, set_name), parse in zip(items, parses):
         parse = {**parse, "text": text}
-        intent, predicted_type = acted_intent(parse, today)
+        intent, predicted_type = classifier_only(parse) if raw else acted_intent(parse, today)
         predictions.append(Prediction(text, expected, intent, (parse.get("intent") or {}).get("name") or "",
                                       float((parse.get("intent") or {}).get("confidence") or 0.0),
                                       account_type, predicted_type, set_name))
@@ -116,10 +124,10 @@ def macro_f1(predictions: list[Prediction]) -> float:
     return sum(scores) / len(scores) if scores else 0.0
 
 
-def evaluate(model: Path = MODEL) -> dict[str, Any]:
+def evaluate(model: Path = MODEL, raw: bool = False) -> dict[str, Any]:
     real = [(q.text, q.intent, q.account_type, q.set_name) for q in sets.questions()]
     old = [(text, intent, None, "heldout") for text, intent in sets.heldout()]
-    predictions = predict(model, real + old)
+    predictions = predict(model, real + old, raw)
     real_predictions = [p for p in predictions if p.set_name != "heldout"]
     return {
         "real": figures(real_predictions),
@@ -146,10 +154,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", type=Path, default=MODEL)
     parser.add_argument("--json", type=Path, default=PROJECT / "results" / "real-nlu.json")
     parser.add_argument("--show-errors", action="store_true")
+    parser.add_argument("--classifier-only", action="store_true",
+                        help="act on the classifier alone (how the project answered before yibao/state.py)")
     args = parser.parse_args(argv)
-    result = evaluate(args.model)
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps(result, ensure_ascii=False, indent=1), encoding="utf-8")
+    result = evaluate(args.model, args.classifier_only)
+    sets.save(args.json, result)
     print(summary_line("real questions (public + chat)", result["real"]))
     print(summary_line("  public pages", result["real_public"]))
     print(summary_line("  chat-style", result["real_chat"]))

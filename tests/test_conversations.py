@@ -39,8 +39,8 @@ def test_story1_qinqing_effective_time_asks_the_day_then_computes_the_month(agen
 
 def test_story1b_december_rolls_over_and_impossible_date_is_explained(agent):
     chat = Chat(agent)
-    chat.say("亲情号绑定以后多久能用")
-    assert "1月生效" in chat.text("12月20日绑的")
+    chat.say("亲情账户绑定以后多久能用")
+    assert "1月1日起" in chat.text("12月20日绑的")
     assert "不存在" in chat.text("2月30号绑的")
 
 

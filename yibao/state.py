@@ -72,94 +72,128 @@ def decide(intent: str, text: str, entity_list: Iterable[Mapping[str, Any]], slo
     """What the message asks, given the conversation so far (`slots`)."""
     normalised = normalize(text or "")
     reading = understanding.read(normalised)
-    asked = slots.get("asked_slot")
-    found = entities.extract(normalised, list(entity_list or []), today, slots, asked=asked)
+    found = entities.extract(normalised, list(entity_list or []), today, slots, asked=slots.get("asked_slot"))
     updates: dict[str, Any] = dict(found.slots)
     if "account_type" not in updates and "account_type" not in found.conflicting and reading.described:
         updates["account_type"] = reading.described
     ranking = list(ranking or [])
-    topic = slots.get("topic")
-    answered = _answers_pending(asked, found, reading)
-    told_something = bool(updates) or found.date_problem is not None
+    context = _Context(normalised, reading, found, updates, slots, ranking)
+    intent = _correct_topic(_route(intent, context), context)
+    decision = Decision(intent=intent, updates=updates, extraction=found, reading=reading, text=normalised)
+    _feature_and_focus(decision, context)
 
-    if answered and (len(normalised.strip()) <= SHORT_REPLY or intent not in QUESTION_TOPICS):
-        intent = INFORM
-    elif reading.outside_scope and not answered:
-        intent = OUT_OF_SCOPE
-    elif intent == OUT_OF_SCOPE and reading.wants_person:
+    topic = slots.get("topic")
+    if decision.intent in QUESTION_TOPICS:
+        updates["topic"] = decision.intent
+        # The stage of a binding belongs to the 绑定不了 question it was told with.
+        updates["bind_stage"] = reading.bind_stage if decision.intent == "bind_failed" else None
+        if decision.intent == "account_difference" and not reading.account_type:
+            updates.pop("account_type", None)
+    elif decision.intent == INFORM and reading.bind_stage and topic == "bind_failed":
+        updates["bind_stage"] = reading.bind_stage
+    return decision
+
+
+@dataclass
+class _Context:
+    text: str
+    reading: understanding.Reading
+    found: entities.Extraction
+    updates: dict[str, Any]
+    slots: Mapping[str, Any]
+    ranking: list[Mapping[str, Any]]
+
+    @property
+    def topic(self) -> str | None:
+        return self.slots.get("topic")
+
+    @property
+    def short(self) -> bool:
+        return len(self.text.strip()) <= SHORT_REPLY
+
+
+def _route(intent: str, c: _Context) -> str:
+    """The classifier's intent against the pending question, the scope and the conversation."""
+    reading, slots, topic = c.reading, c.slots, c.topic
+    answered = _answers_pending(slots.get("asked_slot"), c.found, reading)
+    told_something = bool(c.updates) or c.found.date_problem is not None
+    if answered and (c.short or intent not in QUESTION_TOPICS):
+        return INFORM
+    if reading.outside_scope and not answered:
+        return OUT_OF_SCOPE
+    if intent == OUT_OF_SCOPE and reading.wants_person:
         # "上海医保卡联系电话是多少": a 医保 phone number is the handoff's to give.
-        intent = HANDOFF
-    elif intent in QUESTION_TOPICS and not answered and not topic and not slots.get("account_type") and (
+        return HANDOFF
+    if intent in QUESTION_TOPICS and not answered and not topic and not slots.get("account_type") and (
             not reading.anchored
             # Another place without a feature, a description or a family member: the user's own 异地就医.
             or (intent == "remote_use" and not (reading.named or reading.described_all or reading.family))
             # A comparison of other things (居民医保和灵活就业医保有啥区别).
             or (intent == "account_difference" and not (reading.named or reading.described_all)
-                and _OTHER_THINGS.search(normalised))):
+                and _OTHER_THINGS.search(c.text))):
         # Nothing in the message or the conversation so far ties it to our two features
         # ("意外险多长时间能生效"): declined rather than answered as ours.
-        intent = OUT_OF_SCOPE
-    elif intent == OUT_OF_SCOPE and (reading.described or reading.named):
+        return OUT_OF_SCOPE
+    if intent == OUT_OF_SCOPE and (reading.described or reading.named):
         # A named feature, or a described family use of one's own 医保, is ours even when the classifier
         # doubts it (products named like ours, 支付宝亲情卡, were declined above).
-        intent = understanding.best_topic(ranking, QUESTION_TOPICS, 0.0) or "how_to_use"
-    elif intent in (FALLBACK, OUT_OF_SCOPE, INFORM) and topic and told_something:
+        return understanding.best_topic(c.ranking, QUESTION_TOPICS, 0.0) or "how_to_use"
+    if intent in (FALLBACK, OUT_OF_SCOPE, INFORM) and topic and told_something:
         # 那上海呢 / 我爸在河南: a detail for the question being discussed.
-        intent = INFORM
-    elif intent in (FALLBACK, OUT_OF_SCOPE) and (topic or slots.get("account_type")) \
-            and len(normalised.strip()) <= SHORT_REPLY:
+        return INFORM
+    if intent in (FALLBACK, OUT_OF_SCOPE) and (topic or slots.get("account_type")) and c.short:
         # 一个人能绑几个 / 在哪解: a short question inside a conversation about our features is ours.
-        intent = understanding.best_topic(ranking, QUESTION_TOPICS, 0.0) or topic or FALLBACK
-    elif intent == FALLBACK and (reading.account_type or reading.described):
-        intent = understanding.best_topic(ranking, QUESTION_TOPICS, RESCUE_FLOOR) or FALLBACK
-    elif intent in QUESTION_TOPICS and topic and reading.follow_up and told_something \
-            and len(normalised.strip()) <= SHORT_FOLLOW_UP:
-        intent = INFORM
+        return understanding.best_topic(c.ranking, QUESTION_TOPICS, 0.0) or topic or FALLBACK
+    if intent == FALLBACK and (reading.account_type or reading.described):
+        return understanding.best_topic(c.ranking, QUESTION_TOPICS, RESCUE_FLOOR) or FALLBACK
+    if intent in QUESTION_TOPICS and topic and reading.follow_up and told_something \
+            and len(c.text.strip()) <= SHORT_FOLLOW_UP:
+        return INFORM
+    return intent
 
-    if intent == "remote_use" and not reading.elsewhere and not found.slots.get("treatment_region") \
-            and not found.slots.get("insured_region") and not slots.get("treatment_region"):
+
+def _correct_topic(intent: str, c: _Context) -> str:
+    """Topic mix-ups the message's own words settle."""
+    reading, updates = c.reading, c.updates
+    if intent == "remote_use" and not reading.elsewhere and not c.found.slots.get("treatment_region") \
+            and not c.found.slots.get("insured_region") and not c.slots.get("treatment_region"):
         # Nothing in the message is elsewhere: "我是居民医保 能开共济吗" is not about another city.
-        intent = understanding.best_topic(ranking, QUESTION_TOPICS, 0.0, excluding=("remote_use",)) or "how_to_use"
+        return understanding.best_topic(c.ranking, QUESTION_TOPICS, 0.0, excluding=("remote_use",)) or "how_to_use"
     if intent == "how_to_use" and _two_provinces(updates):
         # 我妈在成都住院了 我是江苏交的: two provinces in one question make it about using it there.
-        intent = "remote_use"
-    if intent == "balance_unusable" and reading.described == "家庭共济" and not _COMPLAINT.search(normalised):
+        return "remote_use"
+    if intent == "balance_unusable" and reading.described == "家庭共济" and not _COMPLAINT.search(c.text):
         # "能让我爸用我卡里的钱吗" asks how to share the money, not why it cannot be spent.
-        intent = "how_to_use"
-    if intent == INFORM and not topic and (updates.get("account_type") or reading.account_type):
+        return "how_to_use"
+    if intent == INFORM and not c.topic and (updates.get("account_type") or reading.account_type):
         # A feature and a binding day without a question ask when it works; a feature alone, how to use it.
-        intent = "effective_time" if "bind_date" in updates else ("how_to_use" if reading.described else INFORM)
+        return "effective_time" if "bind_date" in updates else ("how_to_use" if reading.described else INFORM)
+    return intent
 
-    lead, focus = None, None
+
+def _feature_and_focus(decision: Decision, c: _Context) -> None:
+    """The feature the answer is about, rows to say first, and limits asked on their own."""
+    reading, updates, intent = c.reading, c.updates, decision.intent
     described = reading.described_all
     if "account_type" not in updates and not described and reading.my_money and not reading.named \
-            and (slots.get("relation") or found.slots.get("relation") or topic) and intent in QUESTION_TOPICS + (INFORM,):
+            and (c.slots.get("relation") or c.found.slots.get("relation") or c.topic) \
+            and intent in QUESTION_TOPICS + (INFORM,):
         # "开了能用我卡里的钱吗" in a conversation about a family member or our features: the family using
         # the user's money.
         updates["account_type"] = "家庭共济"
     if intent in ("how_to_use", "bind_failed", "balance_unusable") and reading.named == ("亲情账户",) \
             and "家庭共济" in described:
         # "能用亲情账户给我妈交医保费吗": paying for family is 家庭共济; say why first.
-        updates["account_type"], lead = "家庭共济", ("what_is", "亲情账户", "own_money")
+        updates["account_type"], decision.lead = "家庭共济", ("what_is", "亲情账户", "own_money")
     elif intent in QUESTION_TOPICS and reading.no_money and \
-            (reading.named == ("亲情账户",) or (not reading.named and slots.get("account_type") == "亲情账户")):
+            (reading.named == ("亲情账户",) or (not reading.named and c.slots.get("account_type") == "亲情账户")):
         # "绑了亲情账户 里面怎么没钱": it has no money of its own.
-        lead = ("what_is", "亲情账户", "own_money")
+        decision.lead = ("what_is", "亲情账户", "own_money")
     elif intent in ("how_to_use", "bind_failed", "account_difference", "effective_time") and reading.limits \
             and not (intent == "bind_failed" and reading.bind_stage == understanding.FAILED):
         # (提示人数已达上限 绑不了 is a failed binding, answered with its reasons.)
-        intent, focus = "how_to_use", ("limits",)
+        decision.intent, decision.focus = "how_to_use", ("limits",)
     elif intent in QUESTION_TOPICS and not reading.named and len(described) > 1 and intent != "account_difference":
         # Both wishes at once (亮码 on my phone and paying with my money): two features, explained together.
-        intent = "account_difference"
+        decision.intent = "account_difference"
         updates.pop("account_type", None)
-
-    if intent in QUESTION_TOPICS:
-        updates["topic"] = intent
-        # The stage of a binding belongs to the 绑定不了 question it was told with.
-        updates["bind_stage"] = reading.bind_stage if intent == "bind_failed" else None
-        if intent == "account_difference" and not reading.account_type:
-            updates.pop("account_type", None)
-    elif intent == INFORM and reading.bind_stage and (topic == "bind_failed"):
-        updates["bind_stage"] = reading.bind_stage
-    return Decision(intent=intent, updates=updates, extraction=found, reading=reading, text=normalised, lead=lead, focus=focus)

@@ -19,30 +19,31 @@ FAILED = "绑定失败"
 BOUND = "已绑定"
 
 
+# Cue lists that are plain words (matched as substrings), not regular expressions.
+WORD_LISTS = ("not_places", "place_lookalikes")
+FEATURES = ("亲情账户", "家庭共济")
+
+
 @dataclass(frozen=True)
 class Cues:
-    names: dict[str, tuple[re.Pattern, ...]]
-    descriptions: dict[str, tuple[re.Pattern, ...]]
-    products_named_like_ours: tuple[re.Pattern, ...]
-    other_products: tuple[re.Pattern, ...]
-    other_subjects: tuple[re.Pattern, ...]
-    ours_despite_product: tuple[re.Pattern, ...]
-    anchors: tuple[re.Pattern, ...]
-    balance_complaint: tuple[re.Pattern, ...]
-    bind_stage: dict[str, tuple[re.Pattern, ...]]
-    elsewhere: tuple[re.Pattern, ...]
-    handoff: tuple[re.Pattern, ...]
-    limits: tuple[re.Pattern, ...]
-    no_money: tuple[re.Pattern, ...]
-    my_money: tuple[re.Pattern, ...]
-    follow_up: tuple[re.Pattern, ...]
+    """The cues of data/understanding/cues.yml by their path in the file ("scope.other_products",
+    "our_names.亲情账户", "limits"), compiled once."""
+    patterns: dict[str, tuple[re.Pattern, ...]]
+    words: dict[str, tuple[str, ...]]
     family: re.Pattern
-    not_places: tuple[str, ...]
-    place_lookalikes: tuple[str, ...]
+
+    def __getitem__(self, name: str) -> tuple[re.Pattern, ...]:
+        return self.patterns[name]
 
 
-def _compile(patterns: Any, family: str) -> tuple[re.Pattern, ...]:
-    return tuple(re.compile(str(pattern).replace("{family}", family)) for pattern in patterns or ())
+def _flatten(raw: Mapping[str, Any], prefix: str = "") -> dict[str, list[str]]:
+    flat: dict[str, list[str]] = {}
+    for key, value in raw.items():
+        if isinstance(value, Mapping):
+            flat.update(_flatten(value, f"{prefix}{key}."))
+        elif isinstance(value, list):
+            flat[f"{prefix}{key}"] = [str(item) for item in value]
+    return flat
 
 
 @lru_cache(maxsize=4)
@@ -50,26 +51,12 @@ def load_cues(path: str = str(CUES_FILE)) -> Cues:
     with open(path, encoding="utf-8") as handle:
         raw = yaml.safe_load(handle)
     family = raw["family"]
-    scope = raw["scope"]
+    flat = _flatten(raw)
     return Cues(
-        names={kind: _compile(patterns, family) for kind, patterns in raw["our_names"].items()},
-        descriptions={kind: _compile(patterns, family) for kind, patterns in raw["descriptions"].items()},
-        products_named_like_ours=_compile(scope["products_named_like_ours"], family),
-        other_products=_compile(scope["other_products"], family),
-        other_subjects=_compile(scope["other_subjects"], family),
-        ours_despite_product=_compile(scope["ours_despite_product"], family),
-        anchors=_compile(scope["anchors"], family),
-        balance_complaint=_compile(scope["balance_complaint"], family),
-        bind_stage={stage: _compile(patterns, family) for stage, patterns in raw["bind_stage"].items()},
-        elsewhere=_compile(raw["elsewhere"], family),
-        handoff=_compile(raw["handoff"], family),
-        limits=_compile(raw["limits"], family),
-        no_money=_compile(raw["no_money"], family),
-        my_money=_compile(raw["my_money"], family),
-        follow_up=_compile(raw["follow_up"], family),
+        patterns={name: tuple(re.compile(pattern.replace("{family}", family)) for pattern in patterns)
+                  for name, patterns in flat.items() if name not in WORD_LISTS},
+        words={name: tuple(flat.get(name, ())) for name in WORD_LISTS},
         family=re.compile(family),
-        not_places=tuple(raw.get("not_places") or ()),
-        place_lookalikes=tuple(raw.get("place_lookalikes") or ()),
     )
 
 
@@ -81,8 +68,8 @@ def named_types(text: str, cues: Cues | None = None) -> list[str]:
     """The features the message names (亲情账户, 家庭共济), in order of first mention."""
     cues = cues or load_cues()
     found: list[tuple[int, str]] = []
-    for kind, patterns in cues.names.items():
-        positions = [match.start() for pattern in patterns for match in [pattern.search(text)] if match]
+    for kind in FEATURES:
+        positions = [match.start() for pattern in cues[f"our_names.{kind}"] for match in [pattern.search(text)] if match]
         if positions:
             found.append((min(positions), kind))
     return [kind for _, kind in sorted(found)]
@@ -91,7 +78,7 @@ def named_types(text: str, cues: Cues | None = None) -> list[str]:
 def described_types(text: str, cues: Cues | None = None) -> tuple[str, ...]:
     """Every feature the message describes (亮码 on my phone, family spending my money)."""
     cues = cues or load_cues()
-    return tuple(kind for kind, patterns in cues.descriptions.items() if _any(patterns, text))
+    return tuple(kind for kind in FEATURES if _any(cues[f"descriptions.{kind}"], text))
 
 
 def described_type(text: str, cues: Cues | None = None) -> str | None:
@@ -105,13 +92,13 @@ def outside_scope(text: str, cues: Cues | None = None) -> bool:
     itself taking effect, 异地就医备案 as a procedure): named features or a described family use of
     one's own 医保 keep it ours."""
     cues = cues or load_cues()
-    if _any(cues.products_named_like_ours, text) and "医保" not in text:
+    if _any(cues["scope.products_named_like_ours"], text) and "医保" not in text:
         return True
     if named_types(text, cues) or described_type(text, cues):
         return False
-    if _any(cues.other_products, text) and not _any(cues.ours_despite_product, text):
+    if _any(cues["scope.other_products"], text) and not _any(cues["scope.ours_despite_product"], text):
         return True
-    return _any(cues.other_subjects, text) and not _any(cues.balance_complaint, text)
+    return _any(cues["scope.other_subjects"], text) and not _any(cues["scope.balance_complaint"], text)
 
 
 def anchored(text: str, cues: Cues | None = None) -> bool:
@@ -119,15 +106,15 @@ def anchored(text: str, cues: Cues | None = None) -> bool:
     a family word, binding, a balance that cannot be spent, or asking for a person."""
     cues = cues or load_cues()
     return bool(named_types(text, cues) or described_type(text, cues) or cues.family.search(text)
-                or _any(cues.anchors, text))
+                or _any(cues["scope.anchors"], text))
 
 
 def bind_stage(text: str, cues: Cues | None = None) -> str | None:
     """已绑定 (bound but not working), 绑定失败 (the binding did not go through) or None."""
     cues = cues or load_cues()
-    if _any(cues.bind_stage[BOUND], text):
+    if _any(cues[f"bind_stage.{BOUND}"], text):
         return BOUND
-    if _any(cues.bind_stage[FAILED], text):
+    if _any(cues[f"bind_stage.{FAILED}"], text):
         return FAILED
     return None
 
@@ -136,19 +123,19 @@ def is_follow_up(text: str, cues: Cues | None = None) -> bool:
     """那上海呢 / 要是20号绑的呢: a short message that changes one detail of the last question."""
     cues = cues or load_cues()
     stripped = text.strip()
-    return len(stripped) <= 16 and _any(cues.follow_up, stripped)
+    return len(stripped) <= 16 and _any(cues["follow_up"], stripped)
 
 
 def is_ordinary_word(span: str, cues: Cues | None = None) -> bool:
     """老家 / 那边 / 重新: words the NLU may take for a place that are never one."""
     cues = cues or load_cues()
-    return any(word in span for word in cues.not_places)
+    return any(word in span for word in cues.words["not_places"])
 
 
 def inside_lookalike(text: str, start: int, end: int, cues: Cues | None = None) -> bool:
     """True when text[start:end] is part of a word like 医保定点 that only looks like a place (保定)."""
     cues = cues or load_cues()
-    for word in cues.place_lookalikes:
+    for word in cues.words["place_lookalikes"]:
         position = text.find(word)
         while position != -1:
             if position <= start and end <= position + len(word):
@@ -193,11 +180,11 @@ def read(text: str) -> Reading:
     cues = load_cues()
     return Reading(named=tuple(named_types(text, cues)), described=described_type(text, cues),
                    outside_scope=outside_scope(text, cues), bind_stage=bind_stage(text, cues),
-                   follow_up=is_follow_up(text, cues), elsewhere=_any(cues.elsewhere, text),
+                   follow_up=is_follow_up(text, cues), elsewhere=_any(cues["elsewhere"], text),
                    anchored=anchored(text, cues), described_all=described_types(text, cues),
-                   family=bool(cues.family.search(text)), wants_person=_any(cues.handoff, text),
-                   limits=_any(cues.limits, text), no_money=_any(cues.no_money, text),
-                   my_money=_any(cues.my_money, text))
+                   family=bool(cues.family.search(text)), wants_person=_any(cues["handoff"], text),
+                   limits=_any(cues["limits"], text), no_money=_any(cues["no_money"], text),
+                   my_money=_any(cues["my_money"], text))
 
 
 def best_topic(ranking: list[Mapping[str, Any]], topics: Any, floor: float,
