@@ -257,3 +257,8 @@ def test_my_money_in_a_conversation_about_a_family_member_means_family_pooling(c
     chat.say("how_to_use", text, [ent("relation", text, "我爸", "父母"), ent("account_type", text, "亲情账户")])
     chat.say("how_to_use", "开了能用我卡里的钱吗")
     assert chat.slots["account_type"] == "家庭共济"
+
+
+def test_a_button_payload_is_taken_as_chosen(chat, texts):
+    reply = chat.say("bind_failed", "/bind_failed")
+    assert chat.slots["topic"] == "bind_failed" and reply == texts["ask_account_type"]

@@ -78,7 +78,9 @@ def decide(intent: str, text: str, entity_list: Iterable[Mapping[str, Any]], slo
         updates["account_type"] = reading.described
     ranking = list(ranking or [])
     context = _Context(normalised, reading, found, updates, slots, ranking)
-    intent = _correct_topic(_route(intent, context), context)
+    if not (text or "").startswith("/"):
+        # A button's payload (/bind_failed, /inform{...}) says exactly what was chosen: nothing to correct.
+        intent = _correct_topic(_route(intent, context), context)
     decision = Decision(intent=intent, updates=updates, extraction=found, reading=reading, text=normalised)
     _feature_and_focus(decision, context)
 
