@@ -262,3 +262,10 @@ def test_my_money_in_a_conversation_about_a_family_member_means_family_pooling(c
 def test_a_button_payload_is_taken_as_chosen(chat, texts):
     reply = chat.say("bind_failed", "/bind_failed")
     assert chat.slots["topic"] == "bind_failed" and reply == texts["ask_account_type"]
+
+
+@pytest.mark.parametrize("intent, text", [("bind_failed", "家庭共济是啥意思"),
+                                          ("effective_time", "绑了亲情账户是不是就等于开了家庭共济")])
+def test_what_a_feature_is_or_how_the_two_differ_is_a_comparison(chat, intent, text):
+    chat.say(intent, text)
+    assert chat.slots["topic"] == "account_difference"

@@ -157,10 +157,18 @@ def _route(intent: str, c: _Context) -> str:
 def _correct_topic(intent: str, c: _Context) -> str:
     """Topic mix-ups the message's own words settle."""
     reading, updates = c.reading, c.updates
+    if intent in QUESTION_TOPICS and intent != "account_difference" and (
+            (len(reading.named) == 1 and reading.what_is and len(c.text) <= SHORT_REPLY)
+            or (len(reading.named) == 2 and reading.comparison)):
+        # "家庭共济是啥意思" / "亲情账户是不是就等于家庭共济": what a feature is, or how the two differ.
+        return "account_difference"
     if intent == "remote_use" and not reading.elsewhere and not c.found.slots.get("treatment_region") \
             and not c.found.slots.get("insured_region") and not c.slots.get("treatment_region"):
         # Nothing in the message is elsewhere: "我是居民医保 能开共济吗" is not about another city.
         return understanding.best_topic(c.ranking, QUESTION_TOPICS, 0.0, excluding=("remote_use",)) or "how_to_use"
+    if intent == "effective_time" and reading.bind_stage == understanding.FAILED:
+        # "身份证号[身份证号] 绑不上亲情账户": a binding that failed is not waiting to take effect.
+        return "bind_failed"
     if intent == "how_to_use" and _two_provinces(updates):
         # 我妈在成都住院了 我是江苏交的: two provinces in one question make it about using it there.
         return "remote_use"

@@ -165,6 +165,8 @@ class Reading:
     limits: bool = False
     no_money: bool = False
     my_money: bool = False
+    what_is: bool = False
+    comparison: bool = False
 
     @property
     def account_type(self) -> str | None:
@@ -184,7 +186,8 @@ def read(text: str) -> Reading:
                    anchored=anchored(text, cues), described_all=described_types(text, cues),
                    family=bool(cues.family.search(text)), wants_person=_any(cues["handoff"], text),
                    limits=_any(cues["limits"], text), no_money=_any(cues["no_money"], text),
-                   my_money=_any(cues["my_money"], text))
+                   my_money=_any(cues["my_money"], text), what_is=_any(cues["what_is"], text),
+                   comparison=_any(cues["comparison"], text))
 
 
 def best_topic(ranking: list[Mapping[str, Any]], topics: Any, floor: float,
