@@ -22,8 +22,6 @@ _TREATMENT_BEFORE = re.compile(r"(?:妈|爸|父|母|老人|孩子|儿子|女儿|
 _INSURED_BEFORE = re.compile(r"(?:我|本人|自己)\s*(?:是|在|的)\s*$")
 # A span the NLU marked as a place is only reported as unknown when it looks like one.
 _PLACE_SUFFIX = re.compile(r"(?:省|市|县|区|州|盟|旗|镇|乡|自治区)$")
-# Whose insurance type: "我妈是居民医保" is the family member's, "我是居民医保" the user's own.
-_FAMILY_OWNER = re.compile(r"(?:妈|爸|父|母|爹|娘|老人|孩子|儿子|女儿|闺女|娃|宝宝|小孩|老婆|老公|爱人|媳妇|丈夫|妻子|老伴|家人|爷|奶|姥|外公|外婆|哥|姐|弟|妹|她|他)(?:们)?(?:是|参加的是|参加了|参的是|交的是|买的是|有|只有|是参加的|都是)?\s*$")
 FAMILY_INSURANCE = "family_insurance_type"
 # A date problem (2月30号) outside the NLU's date spans is only reported in a message this short.
 SHORT_DATE_MESSAGE = 20
