@@ -54,3 +54,13 @@ def test_default_is_the_project_table():
     result = policy_check()
     assert result.returncode == 0, result.stdout
     assert result.stdout.splitlines()[-1].startswith("policy_table.csv: OK — ")
+
+
+def test_half_width_punctuation_in_an_answer_is_an_error(tmp_path):
+    table = tmp_path / "ascii.csv"
+    table.write_text(HEADER + GOOD + 'x2,contact,local,2,通用,全国,,"请拨打12393,或到大厅(工作日)咨询。",'
+                     "000_4ef41ffcd167f519.txt,2025-04-19,active,\n", encoding="utf-8")
+    result = policy_check(table, FIXTURES / "sources_small.csv")
+    assert result.returncode == 1
+    assert ("ascii.csv:3 [answer] error: 答案请用全角中文标点（，；：？！（）），不要用 ( ) , / "
+            "answers use full-width Chinese punctuation; found ( ) ,") in result.stdout.splitlines()

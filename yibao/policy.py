@@ -44,6 +44,8 @@ SLOT_FOR_NAME = {"bind_day": "bind_date", "months_since_bind": "bind_date", "sam
 _CLAUSE = re.compile(r"^\s*([a-z_]+)\s*(!=|<=|>=|=|<|>)\s*(.+?)\s*$")
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
+# Half-width marks that a Chinese answer writes full-width (，；：？！（）); "." stays for 8.5 折 and web addresses.
+_ASCII_PUNCTUATION = re.compile(r"[,;:?!()]")
 
 
 @dataclass(frozen=True)
@@ -252,6 +254,11 @@ def check_table(path: Path | str = DEFAULT_TABLE,
             ok = False
         if cells["status"] and cells["status"] not in STATUSES:
             problem(line_number, "status", "状态应为 active 或 superseded", "status must be active or superseded")
+            ok = False
+        ascii_marks = sorted(set(_ASCII_PUNCTUATION.findall(cells["answer"])))
+        if ascii_marks:
+            problem(line_number, "answer", f"答案请用全角中文标点（，；：？！（）），不要用 {' '.join(ascii_marks)}",
+                    f"answers use full-width Chinese punctuation; found {' '.join(ascii_marks)}")
             ok = False
         for placeholder in _PLACEHOLDER.findall(cells["answer"]):
             if placeholder not in PLACEHOLDERS:
