@@ -269,3 +269,12 @@ def test_a_button_payload_is_taken_as_chosen(chat, texts):
 def test_what_a_feature_is_or_how_the_two_differ_is_a_comparison(chat, intent, text):
     chat.say(intent, text)
     assert chat.slots["topic"] == "account_difference"
+
+
+def test_the_national_hotline_is_named_once_per_reply(real_table, texts):
+    from yibao.dialogue import handoff
+
+    chat = Conversation(real_table, texts)
+    reply = chat.say("bind_failed", "亲情账户绑了用不了", [ent("account_type", "亲情账户绑了用不了", "亲情账户")])
+    assert reply.count("12393") == 1
+    assert handoff({}, real_table, texts).messages[0].text.count("12393") == 1

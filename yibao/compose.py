@@ -8,6 +8,8 @@ from typing import Mapping
 
 from yibao.policy import PolicyRow, PolicyTable
 
+HOTLINE = "12393"
+
 
 class _KeepUnknown(dict):
     def __missing__(self, key: str) -> str:
@@ -32,7 +34,11 @@ def source_line(rows: list[PolicyRow], table: PolicyTable, texts: Mapping[str, s
 
 def compose_answer(rows: list[PolicyRow], overruled: list[PolicyRow], values: Mapping[str, object],
                    table: PolicyTable, texts: Mapping[str, str], intro: str | None = None) -> str:
-    """The whole answer: optional intro, numbered facts, conflict note, sources, where to confirm."""
+    """The whole answer: optional intro, numbered facts, conflict note, sources, where to confirm.
+    The national hotline is named once: a reply whose intro or facts already give 12393 confirms
+    without it, and a fact that only repeats the intro's hotline is left out."""
+    if intro and HOTLINE in intro:
+        rows = [row for row in rows if HOTLINE not in row.answer] or rows
     facts = [fill(row.answer, values) for row in rows]
     parts: list[str] = []
     if intro:
@@ -46,5 +52,6 @@ def compose_answer(rows: list[PolicyRow], overruled: list[PolicyRow], values: Ma
         older = sorted({row.source_date.isoformat() for row in overruled})
         parts.append(fill(texts["conflict_note"], {"date": newest, "older": "、".join(older)}))
     parts.append(source_line(rows, table, texts))
-    parts.append(texts["confirm_line"])
+    named = any(HOTLINE in part for part in parts)
+    parts.append(texts["confirm_line_local"] if named else texts["confirm_line"])
     return "\n\n".join(parts)
