@@ -47,7 +47,7 @@ def test_there_are_enough_conversations_and_every_turn_says_what_it_needs(conver
     for conversation in conversations:
         assert len(conversation.turns) >= 2, conversation.name
         for turn in conversation.turns:
-            assert turn.user.strip() and turn.must, (conversation.name, turn)
+            assert turn.user.strip() and turn.must and turn.must_not, (conversation.name, turn)
 
 
 def test_no_training_example_nearly_duplicates_a_test_item():
