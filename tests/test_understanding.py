@@ -278,3 +278,12 @@ def test_the_national_hotline_is_named_once_per_reply(real_table, texts):
     reply = chat.say("bind_failed", "亲情账户绑了用不了", [ent("account_type", "亲情账户绑了用不了", "亲情账户")])
     assert reply.count("12393") == 1
     assert handoff({}, real_table, texts).messages[0].text.count("12393") == 1
+
+
+def test_a_longer_new_question_in_a_conversation_is_not_taken_as_a_detail(chat):
+    chat.say("balance_unusable", "医保卡有余额为什么不能用")
+    text = "亲情账户怎么开通，我妈手机[手机号]，麻烦告诉我"
+    ranking = [{"name": "nlu_fallback", "confidence": 0.45}, {"name": "how_to_use", "confidence": 0.4}]
+    chat.say("nlu_fallback", text, [ent("account_type", text, "亲情账户"), ent("relation", text, "我妈", "父母")],
+             ranking)
+    assert chat.slots["topic"] == "how_to_use"

@@ -140,8 +140,9 @@ def _route(intent: str, c: _Context) -> str:
         # A named feature, or a described family use of one's own 医保, is ours even when the classifier
         # doubts it (products named like ours, 支付宝亲情卡, were declined above).
         return understanding.best_topic(c.ranking, QUESTION_TOPICS, 0.0) or "how_to_use"
-    if intent in (FALLBACK, OUT_OF_SCOPE, INFORM) and topic and told_something:
-        # 那上海呢 / 我爸在河南: a detail for the question being discussed.
+    if intent in (FALLBACK, OUT_OF_SCOPE, INFORM) and topic and told_something and (c.short or reading.follow_up):
+        # 那上海呢 / 我爸在河南: a detail for the question being discussed (a longer message that names
+        # a feature may be a new question: "亲情账户怎么开通，我妈手机…").
         return INFORM
     if intent in (FALLBACK, OUT_OF_SCOPE) and (topic or slots.get("account_type")) and c.short:
         # 一个人能绑几个 / 在哪解: a short question inside a conversation about our features is ours.
