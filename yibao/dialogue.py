@@ -153,10 +153,10 @@ def answer_topic(topic: str, slots: Mapping[str, Any], table: PolicyTable,
     if lead:
         lead_topic, lead_type, lead_item = lead
         rows.extend(row for row in lookup(table, lead_topic, lead_type, facts, place).rows if row.item == lead_item)
+    # A topic answered for both types at once (有余额不能用) keeps the rows of the type named first.
+    named = slots.get("account_type") if topic in ALL_TYPES_INTENTS else None
     for table_topic in topics:
         found = lookup(table, table_topic, account_type, facts, place)
-        # A topic answered for both types at once (有余额不能用) keeps the rows of the type named.
-        named = slots.get("account_type") if topic in ALL_TYPES_INTENTS else None
         rows.extend(shortlist(found.rows, MAX_ROWS_PER_TOPIC.get(topic, DEFAULT_MAX_ROWS), named))
         overruled.extend(found.overruled)
         missing.extend(slot for slot in found.missing_slots if slot not in missing and not slots.get(slot)

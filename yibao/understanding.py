@@ -81,32 +81,23 @@ def described_types(text: str, cues: Cues | None = None) -> tuple[str, ...]:
     return tuple(kind for kind in FEATURES if _any(cues[f"descriptions.{kind}"], text))
 
 
-def described_type(text: str, cues: Cues | None = None) -> str | None:
-    """The feature a message describes without naming it, or None when it describes neither or both."""
-    kinds = described_types(text, cues)
-    return kinds[0] if len(kinds) == 1 else None
-
-
-def outside_scope(text: str, cues: Cues | None = None) -> bool:
+def outside_scope(text: str, cues: Cues, ours: bool) -> bool:
     """True when the message is about something else that shares our words (支付宝亲情卡, 居民医保
-    itself taking effect, 异地就医备案 as a procedure): named features or a described family use of
-    one's own 医保 keep it ours."""
-    cues = cues or load_cues()
+    itself taking effect, 异地就医备案 as a procedure). `ours`: the message names a feature or describes
+    one (a family use of one's own 医保), which keeps it ours."""
     if _any(cues["scope.products_named_like_ours"], text) and "医保" not in text:
         return True
-    if named_types(text, cues) or described_type(text, cues):
+    if ours:
         return False
     if _any(cues["scope.other_products"], text) and not _any(cues["scope.ours_despite_product"], text):
         return True
     return _any(cues["scope.other_subjects"], text) and not _any(cues["scope.balance_complaint"], text)
 
 
-def anchored(text: str, cues: Cues | None = None) -> bool:
-    """Whether the message has anything that could make it about our features: a name, a description,
-    a family word, binding, a balance that cannot be spent, or asking for a person."""
-    cues = cues or load_cues()
-    return bool(named_types(text, cues) or described_type(text, cues) or cues.family.search(text)
-                or _any(cues["scope.anchors"], text))
+def anchored(text: str, cues: Cues, ours: bool) -> bool:
+    """Whether the message has anything that could make it about our features: a name or a description
+    (`ours`), a family word, binding, a balance that cannot be spent, or asking for a person."""
+    return bool(ours or cues.family.search(text) or _any(cues["scope.anchors"], text))
 
 
 def bind_stage(text: str, cues: Cues | None = None) -> str | None:
@@ -180,10 +171,14 @@ class Reading:
 
 def read(text: str) -> Reading:
     cues = load_cues()
-    return Reading(named=tuple(named_types(text, cues)), described=described_type(text, cues),
-                   outside_scope=outside_scope(text, cues), bind_stage=bind_stage(text, cues),
+    named = tuple(named_types(text, cues))
+    described_all = described_types(text, cues)
+    described = described_all[0] if len(described_all) == 1 else None
+    ours = bool(named or described)
+    return Reading(named=named, described=described,
+                   outside_scope=outside_scope(text, cues, ours), bind_stage=bind_stage(text, cues),
                    follow_up=is_follow_up(text, cues), elsewhere=_any(cues["elsewhere"], text),
-                   anchored=anchored(text, cues), described_all=described_types(text, cues),
+                   anchored=anchored(text, cues, ours), described_all=described_all,
                    family=bool(cues.family.search(text)), wants_person=_any(cues["handoff"], text),
                    limits=_any(cues["limits"], text), no_money=_any(cues["no_money"], text),
                    my_money=_any(cues["my_money"], text), what_is=_any(cues["what_is"], text),
