@@ -17,7 +17,7 @@ from yibao.texts import load_texts
 CHINA = ZoneInfo("Asia/Shanghai")
 TABLE = TableStore()
 SLOT_NAMES = ("topic", "account_type", "insured_region", "treatment_region", "bind_date", "insurance_type",
-              "family_insurance_type", "bind_stage", "relation", "last_rows", "asked_slot")
+              "family_insurance_type", "bind_stage", "relation", "last_rows", "more_rows", "asked_slot")
 
 
 def conversation_date(tracker: Tracker) -> date:

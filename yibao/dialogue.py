@@ -12,8 +12,9 @@ from typing import Any, Iterable, Mapping
 
 from yibao import entities, regions, state, understanding
 from yibao.normalize import normalize
-from yibao.compose import compose_answer
-from yibao.policy import ACCOUNT_TYPES, PolicyRow, PolicyTable, lookup, pilot_provinces
+from yibao.compose import answer_order, compose_page, fill, told_names
+from yibao.policy import (ACCOUNT_TYPES, PolicyRow, PolicyTable, lookup, month_span, pilot_provinces, rows_by_ids,
+                          snapshot_date)
 from yibao import dates
 
 # Which table topics answer each question intent, in answer order.
@@ -43,12 +44,6 @@ UNKNOWN_STAGE = "不清楚"
 # Slots not worth a follow-up question for a topic: how to open 家庭共济 does not depend on asking
 # which insurance the user has (a 居民医保 user who says so gets the row about it).
 NOT_ASKED = {"how_to_use": {"insurance_type"}}
-# Long lists lose elderly readers: at most this many facts per table topic. Rows specific to the
-# user (a matched condition or region) come first; the closing "what to do next" row (rank >= 90)
-# is always kept.
-MAX_ROWS_PER_TOPIC = {"how_to_use": 3}
-DEFAULT_MAX_ROWS = 6
-NEXT_STEP_RANK = 90
 
 
 @dataclass
@@ -59,10 +54,12 @@ class Message:
 
 @dataclass
 class Turn:
+    """The assistant's reply to one message: one message (an answer with the buttons that belong to it)."""
     messages: list[Message] = field(default_factory=list)
     slots: dict[str, Any] = field(default_factory=dict)
     rows: list[str] = field(default_factory=list)
     asked: str | None = None
+    more: list[str] = field(default_factory=list)
 
 
 def inform_payload(slot: str, value: str) -> str:
@@ -78,11 +75,24 @@ def feedback_buttons(texts: Mapping[str, str]) -> list[dict[str, str]]:
             {"title": texts["feedback_no"], "payload": "/feedback_unhelpful"}]
 
 
+def answer_buttons(texts: Mapping[str, str], topic: str | None, more: bool) -> list[dict[str, str]]:
+    """Under an answer: "还有其他原因" when rows are left, then 有帮助 / 没帮助."""
+    label = texts.get(f"more_label_{topic}") or texts["more_label"]
+    return ([{"title": label, "payload": f"/{state.MORE}"}] if more else []) + feedback_buttons(texts)
+
+
 def topic_buttons(texts: Mapping[str, str], intents: Iterable[str]) -> list[dict[str, str]]:
     return [{"title": texts[f"label_{intent}"], "payload": f"/{intent}"} for intent in intents]
 
 
-def facts_from(slots: Mapping[str, Any], table: PolicyTable, today: date | None = None) -> dict[str, Any]:
+def one_message(messages: list[Message]) -> Message:
+    """Several things to say in one turn become one message carrying the last one's buttons."""
+    return Message("\n".join(m.text for m in messages if m.text), next((m.buttons for m in reversed(messages)
+                                                                       if m.buttons), []))
+
+
+def facts_from(slots: Mapping[str, Any], table: PolicyTable, today: date | None = None,
+               texts: Mapping[str, str] | None = None) -> dict[str, Any]:
     """Slot values plus the values conditions and placeholders compute from them."""
     facts: dict[str, Any] = {k: v for k, v in slots.items() if isinstance(v, str) and v}
     facts.setdefault("bind_stage", UNKNOWN_STAGE)
@@ -101,24 +111,16 @@ def facts_from(slots: Mapping[str, Any], table: PolicyTable, today: date | None 
         facts["treatment_province"] = treatment.province.short
     if insured and treatment:
         facts["same_province"] = "是" if insured.province_code == treatment.province_code else "否"
-        pilot = pilot_provinces(table)
-        both = insured.province_code in pilot and treatment.province_code in pilot
-        facts["both_in_pilot"] = "是" if both else "否"
+        pilot = pilot_provinces(table, today)
+        listed = [pilot[code] for code in (insured.province_code, treatment.province_code) if code in pilot]
+        facts["both_in_pilot"] = "是" if len(listed) == 2 else "否"
+        if texts is not None:
+            snapshots = [listing.as_of for listing in listed] or \
+                [snapshot_date(row) for row in table.active(today) if row.topic == "cross_province_pilot"]
+            facts["pilot_as_of"] = fill(texts["pilot_as_of"], {"span": month_span(snapshots)})
+        if insured.code != treatment.code:
+            facts["treated_elsewhere"] = "是"
     return facts
-
-
-def shortlist(rows: list[PolicyRow], limit: int, account_type: str | None = None) -> list[PolicyRow]:
-    """At most `limit` rows in answer order, keeping user-specific rows (a matched condition or region,
-    or a row about the very feature asked about) and the next-step row."""
-    closing = [row for row in rows if row.rank >= NEXT_STEP_RANK]
-    body = [row for row in rows if row.rank < NEXT_STEP_RANK]
-    room = max(limit - len(closing), 1)
-
-    def specific(row: PolicyRow) -> bool:
-        return bool(row.condition or row.region != "全国" or (account_type and row.account_type == account_type))
-
-    chosen = sorted(body, key=lambda r: (not specific(r), r.rank, r.id))[:room]
-    return sorted(chosen, key=lambda r: (r.rank, r.id)) + closing
 
 
 def _needs_account_type(table: PolicyTable, topics: Iterable[str]) -> bool:
@@ -132,8 +134,10 @@ def _ask(slot: str, texts: Mapping[str, str]) -> Message:
 
 def answer_topic(topic: str, slots: Mapping[str, Any], table: PolicyTable,
                  texts: Mapping[str, str], today: date | None = None,
-                 lead: tuple[str, str, str] | None = None, focus: tuple[str, ...] | None = None) -> Turn:
-    """Answer a question intent from the table, asking for the one slot that would change it."""
+                 lead: tuple[str, str, str] | None = None, focus: tuple[str, ...] | None = None,
+                 elsewhere: bool = False) -> Turn:
+    """Answer a question intent from the table in one message, asking for the one slot that would
+    change it; the user's own case comes first and rows that do not apply are left out."""
     turn = Turn()
     topics = focus or INTENT_TOPICS[topic]
     account_type = slots.get("account_type") if topic not in BOTH_TYPES_INTENTS else None
@@ -145,48 +149,87 @@ def answer_topic(topic: str, slots: Mapping[str, Any], table: PolicyTable,
         turn.asked = "account_type"
         return turn
 
-    facts = facts_from(slots, table, today)
+    facts = facts_from(slots, table, today, texts)
+    for slot in NOT_ASKED.get(topic, ()):
+        # Not worth asking: rows about what it rules out (…!=居民医保) still apply until the user says.
+        facts.setdefault(slot, UNKNOWN_STAGE)
+    if elsewhere or topic == "remote_use":
+        facts["treated_elsewhere"] = "是"
     place = regions.resolve(slots.get("insured_region") or "") or regions.resolve(slots.get("treatment_region") or "")
     rows: list[PolicyRow] = []
-    overruled: list[PolicyRow] = []
     missing: list[str] = []
+    lead_ids: list[str] = []
     if lead:
         lead_topic, lead_type, lead_item = lead
-        rows.extend(row for row in lookup(table, lead_topic, lead_type, facts, place).rows if row.item == lead_item)
-    # A topic answered for both types at once (有余额不能用) keeps the rows of the type named first.
-    named = slots.get("account_type") if topic in ALL_TYPES_INTENTS else None
+        found = lookup(table, lead_topic, lead_type, facts, place, today)
+        lead_rows = [row for row in found.rows if row.item == lead_item]
+        rows.extend(lead_rows)
+        lead_ids = [row.id for row in lead_rows]
     for table_topic in topics:
-        found = lookup(table, table_topic, account_type, facts, place)
-        rows.extend(shortlist(found.rows, MAX_ROWS_PER_TOPIC.get(topic, DEFAULT_MAX_ROWS), named))
-        overruled.extend(found.overruled)
+        found = lookup(table, table_topic, account_type, facts, place, today)
+        rows.extend(row for row in found.rows if row.id not in lead_ids)
         missing.extend(slot for slot in found.missing_slots if slot not in missing and not slots.get(slot)
                        and slot not in NOT_ASKED.get(topic, ()))
-
-    if rows:
-        text = compose_answer(rows, overruled, facts, table, texts)
-        turn.messages.append(Message(text, feedback_buttons(texts)))
-        turn.rows = [row.id for row in rows]
     ask = next((slot for slot in ASK_ORDER if slot in missing), None)
-    if ask:
-        turn.messages.append(_ask(ask, texts))
-        turn.asked = ask
-    if not turn.messages:
+    question = _ask(ask, texts) if ask else None
+    if rows:
+        ordered = answer_order(rows, told_names(slots), lead_ids)
+        page = compose_page(ordered, facts, table, texts, question=question.text if question else None)
+        # A pending question takes the buttons (and a bare "1" on WeChat answers it, not the feedback).
+        buttons = question.buttons if question else answer_buttons(texts, topic, bool(page.more))
+        turn.messages.append(Message(page.text, buttons))
+        turn.rows, turn.more = page.shown, page.more
+    elif question:
+        turn.messages.append(question)
+    else:
         turn.messages.append(Message(texts["no_rows"], topic_buttons(texts, ["human_handoff"])))
+    turn.asked = ask
     return turn
+
+
+def more_page(slots: Mapping[str, Any], table: PolicyTable, texts: Mapping[str, str],
+              today: date | None = None) -> Turn:
+    """The next rows of the last answer ("还有其他原因")."""
+    rows = [row for row in rows_by_ids(table, slots.get("more_rows") or []) if row.valid_on(today)]
+    rows.sort(key=lambda row: list(slots.get("more_rows") or []).index(row.id))
+    if not rows:
+        return Turn(messages=[Message(texts["no_more"], topic_buttons(texts, ["human_handoff"]))],
+                    slots={"more_rows": None})
+    facts = facts_from(slots, table, today, texts)
+    page = compose_page(rows, facts, table, texts, heading=texts["more_heading"], first_page=False)
+    message = Message(page.text, answer_buttons(texts, slots.get("topic"), bool(page.more)))
+    return Turn(messages=[message], rows=page.shown, more=page.more,
+                slots={"more_rows": page.more or None, "last_rows": page.shown})
 
 
 def respond(intent: str, text: str, entity_list: list[Mapping[str, Any]], slots: Mapping[str, Any],
             today: date, table: PolicyTable, texts: Mapping[str, str],
             ranking: Iterable[Mapping[str, Any]] = ()) -> Turn:
     """The reply to a message, with the slot changes it implies (see yibao/state.py)."""
+    turn = _respond(intent, text, entity_list, slots, today, table, texts, ranking)
+    if len(turn.messages) > 1:
+        turn.messages = [one_message(turn.messages)]
+    return turn
+
+
+def _respond(intent: str, text: str, entity_list: list[Mapping[str, Any]], slots: Mapping[str, Any],
+             today: date, table: PolicyTable, texts: Mapping[str, str],
+             ranking: Iterable[Mapping[str, Any]]) -> Turn:
     decision = state.decide(intent, text, entity_list, slots, today, ranking)
     found, updates = decision.extraction, decision.updates
+    if decision.intent == state.MORE:
+        return more_page(slots, table, texts, today)
+    cleared = {"asked_slot": None} if slots.get("asked_slot") else {}
+    if slots.get("more_rows"):
+        cleared["more_rows"] = None
     if decision.intent == state.OUT_OF_SCOPE:
-        return Turn(messages=[Message(texts["out_of_scope"])], slots={"asked_slot": None} if slots.get("asked_slot") else {})
+        return Turn(messages=[Message(texts["out_of_scope"])], slots=cleared)
     if decision.intent == state.HANDOFF:
-        return handoff({**slots, **updates}, table, texts)
+        turn = handoff({**slots, **updates}, table, texts)
+        turn.slots = {**cleared, **turn.slots}
+        return turn
     if decision.intent == state.FALLBACK:
-        return Turn(messages=[fallback_choices(ranking, texts)], slots=updates)
+        return Turn(messages=[fallback_choices(ranking, texts)], slots={**cleared, **updates})
     topic = updates.get("topic") or slots.get("topic")
     merged = {**slots, **updates}
     if topic in BOTH_TYPES_INTENTS:
@@ -212,9 +255,10 @@ def respond(intent: str, text: str, entity_list: list[Mapping[str, Any]], slots:
         return Turn(messages=[Message(texts["which_topic"], topic_buttons(texts, INTENT_TOPICS))], slots=updates)
 
     fresh = decision.intent != state.INFORM
+    reading = decision.reading
     turn = answer_topic(topic, merged, table, texts, today, decision.lead if fresh else None,
-                        decision.focus if fresh else None)
-    turn.slots = {**updates, **turn.slots, "last_rows": turn.rows or None}
+                        decision.focus if fresh else None, elsewhere=bool(reading and reading.elsewhere))
+    turn.slots = {**updates, **turn.slots, "last_rows": turn.rows or None, "more_rows": turn.more or None}
     return turn
 
 
@@ -230,8 +274,11 @@ def handoff(slots: Mapping[str, Any], table: PolicyTable, texts: Mapping[str, st
     place = regions.resolve(slots.get("insured_region") or "") or regions.resolve(slots.get("treatment_region") or "")
     found = lookup(table, "contact", None, facts_from(slots, table), place)
     rows = found.rows if place else [row for row in found.rows if row.region == "全国"]
-    text = compose_answer(rows, [], {}, table, texts, intro=texts["handoff_intro"]) if rows else texts["handoff_intro"]
-    return Turn(messages=[Message(text)], rows=[row.id for row in rows])
+    if not rows:
+        return Turn(messages=[Message(texts["handoff_intro"])])
+    page = compose_page(answer_order(rows, told_names(slots)), {}, table, texts, intro=texts["handoff_intro"],
+                        per_page=len(rows))
+    return Turn(messages=[Message(page.text)], rows=page.shown)
 
 
 def fallback_choices(ranking: Iterable[Mapping[str, Any]], texts: Mapping[str, str]) -> Message:

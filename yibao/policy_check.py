@@ -7,23 +7,30 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from yibao.policy import DEFAULT_SOURCES, DEFAULT_TABLE, PolicyTable, check_table, load_sources
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
+
+from yibao.policy import DEFAULT_SOURCES, DEFAULT_TABLE, PolicyTable, check_table, load_sources, settling_rows
 
 
-def report(table_path: Path, sources_path: Path) -> tuple[list[str], bool]:
-    rows, problems = check_table(table_path, sources_path)
+def china_today() -> date:
+    return datetime.now(ZoneInfo("Asia/Shanghai")).date()
+
+
+def report(table_path: Path, sources_path: Path, today: date | None = None) -> tuple[list[str], bool]:
+    rows, problems = check_table(table_path, sources_path, today or china_today())
     lines = [str(problem) for problem in problems]
     errors = [p for p in problems if p.severity == "error"]
     if not errors:
         table = PolicyTable(rows, load_sources(sources_path), str(table_path))
         for group in table.conflicts():
-            described = "; ".join(f"line {row.line} {row.id} ({row.source_date})" for row in group)
-            lines.append(f"{table_path.name}: 冲突（以最新的为准）/ conflict (newest answers): "
-                         f"{group[0].topic}/{group[0].item}/{group[0].account_type}/{group[0].region}"
-                         f"{'/' + group[0].condition_text if group[0].condition_text else ''}: {described}")
+            answering = next(row for row in group if row.id in settling_rows(group))
+            others = "、".join(row.id for row in group if row is not answering)
+            lines.append(f"{table_path.name}:{answering.line} 冲突按裁决 / conflict settled by its resolution: "
+                         f"{answering.id} 作答，不用 {others}：{answering.resolution}")
         superseded = [row for row in rows if row.status == "superseded"]
         lines.append(f"{table_path.name}: OK — {len(rows)} rows, {len(rows) - len(superseded)} active, "
-                     f"{len(superseded)} superseded, {len(table.conflicts())} conflicts kept with dates")
+                     f"{len(superseded)} superseded, {len(table.conflicts())} conflicts settled by a resolution")
     else:
         lines.append(f"{table_path.name}: {len(errors)} 个错误 / {len(errors)} error(s)")
     return lines, not errors

@@ -23,6 +23,8 @@ OUT_OF_SCOPE = "out_of_scope"
 FALLBACK = "nlu_fallback"
 HANDOFF = "human_handoff"
 INFORM = "inform"
+# "还有其他原因" (the button, or typed): the next rows of the last answer.
+MORE = "more_reasons"
 # A reply this short that fills the pending slot answers it, whatever the classifier made of it.
 SHORT_REPLY = 20
 # A follow-up (那上海呢) this short re-asks the last question; a longer one may be a new question.
@@ -77,6 +79,8 @@ def decide(intent: str, text: str, entity_list: Iterable[Mapping[str, Any]], slo
     if "account_type" not in updates and "account_type" not in found.conflicting and reading.described:
         updates["account_type"] = reading.described
     ranking = list(ranking or [])
+    if intent == MORE or (reading.more and slots.get("more_rows")):
+        return Decision(intent=MORE, extraction=found, reading=reading, text=normalised)
     context = _Context(normalised, reading, found, updates, slots, ranking)
     if not (text or "").startswith("/"):
         # A button's payload (/bind_failed, /inform{...}) says exactly what was chosen: nothing to correct.
@@ -200,6 +204,10 @@ def _feature_and_focus(decision: Decision, c: _Context) -> None:
             (reading.named == ("亲情账户",) or (not reading.named and c.slots.get("account_type") == "亲情账户")):
         # "绑了亲情账户 里面怎么没钱": it has no money of its own.
         decision.lead = ("what_is", "亲情账户", "own_money")
+    elif intent in QUESTION_TOPICS and reading.pilot_list and not _two_provinces({**c.slots, **updates}):
+        # "哪些省份能跨省共济": the dated pilot lists, as a question of its own.
+        decision.intent, decision.focus = "remote_use", ("cross_province_pilot",)
+        updates["account_type"] = "家庭共济"
     elif intent in ("how_to_use", "bind_failed", "account_difference", "effective_time") and reading.limits \
             and not (intent == "bind_failed" and reading.bind_stage == understanding.FAILED):
         # (提示人数已达上限 绑不了 is a failed binding, answered with its reasons.)

@@ -158,6 +158,8 @@ class Reading:
     my_money: bool = False
     what_is: bool = False
     comparison: bool = False
+    pilot_list: bool = False
+    more: bool = False
 
     @property
     def account_type(self) -> str | None:
@@ -182,7 +184,8 @@ def read(text: str) -> Reading:
                    family=bool(cues.family.search(text)), wants_person=_any(cues["handoff"], text),
                    limits=_any(cues["limits"], text), no_money=_any(cues["no_money"], text),
                    my_money=_any(cues["my_money"], text), what_is=_any(cues["what_is"], text),
-                   comparison=_any(cues["comparison"], text))
+                   comparison=_any(cues["comparison"], text), pilot_list=_any(cues["pilot_list"], text),
+                   more=_any(cues["more"], text.strip()))
 
 
 def best_topic(ranking: list[Mapping[str, Any]], topics: Any, floor: float,
