@@ -85,10 +85,11 @@ def escape_markdown(text: Text) -> Text:
     return _MARKDOWN_ACTIVE.sub(lambda match: _REFERENCES[match.group(0)], text)
 
 
-def _parts(text: Text) -> List[Text]:
-    """Splits a reply into the paragraphs the widget shows as separate bubbles."""
-    parts = [part for part in (text or "").strip().split("\n\n") if part.strip()]
-    return parts or [""]
+def _bubble(text: Text) -> Text:
+    """One reply is one bubble: each of its lines becomes a paragraph of it (the widget's Markdown
+    would run single line breaks together)."""
+    lines = [line.strip() for line in (text or "").strip().splitlines() if line.strip()]
+    return "\n\n".join(escape_markdown(line) for line in lines)
 
 
 def _set_meta(page: Text, name: Text, value: Text) -> Text:
@@ -110,16 +111,13 @@ class SocketIOOutput(RasaSocketIOOutput):
         return "socketio"
 
     async def send_text_message(self, recipient_id: Text, text: Text, **kwargs: Any) -> None:
-        for part in _parts(text):
-            await self._send_message(recipient_id, {"text": escape_markdown(part)})
+        await self._send_message(recipient_id, {"text": _bubble(text)})
 
     async def send_text_with_buttons(
         self, recipient_id: Text, text: Text, buttons: List[Dict[Text, Any]], **kwargs: Any
     ) -> None:
-        messages: List[Dict[Text, Any]] = [
-            {"text": escape_markdown(part), "quick_replies": []} for part in _parts(text)
-        ]
-        messages[-1]["quick_replies"] = [
+        message: Dict[Text, Any] = {"text": _bubble(text)}
+        message["quick_replies"] = [
             {
                 "content_type": "text",
                 "title": str(button.get("title", "")),
@@ -127,8 +125,7 @@ class SocketIOOutput(RasaSocketIOOutput):
             }
             for button in buttons
         ]
-        for message in messages:
-            await self._send_message(recipient_id, message)
+        await self._send_message(recipient_id, message)
 
     async def send_custom_json(
         self, recipient_id: Text, json_message: Dict[Text, Any], **kwargs: Any

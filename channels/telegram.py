@@ -226,10 +226,9 @@ class TelegramOutput(RasaTelegramOutput):
 
     # --- sending -----------------------------------------------------------------------------
     async def send_text_message(self, recipient_id: Text, text: Text, **kwargs: Any) -> None:
-        """Sends each paragraph as its own message (as Rasa does), split to Telegram's limit."""
-        for paragraph in text.strip().split("\n\n"):
-            for piece in _chunks(paragraph.strip()):
-                await self.send_message(recipient_id, piece)
+        """Sends the reply as one message (split only at Telegram's length limit)."""
+        for piece in _chunks(text.strip()):
+            await self.send_message(recipient_id, piece)
 
     async def send_text_with_buttons(
         self,

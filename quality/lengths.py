@@ -18,11 +18,12 @@ from datetime import date
 from typing import Any, Iterator
 
 from yibao import dialogue
+from yibao.compose import han_length
 from yibao.policy import PolicyTable, load_table
 from yibao.texts import load_texts
 
 TODAY = date(2025, 11, 20)
-HAN = re.compile(r"[\u4e00-\u9fff]")
+
 # Values that select different rows; None is "not told".
 SLOT_VALUES: dict[str, tuple[Any, ...]] = {
     "insurance_type": (None, "职工医保", "居民医保", "灵活就业"),
@@ -53,10 +54,6 @@ class Case:
     def label(self) -> str:
         told = ", ".join(f"{k}={v}" for k, v in self.slots if v is not None)
         return f"{self.topic}{'/' + '+'.join(self.focus) if self.focus else ''} [{told}{' 异地' if self.elsewhere else ''}]"
-
-
-def han_length(text: str) -> int:
-    return len(HAN.findall(text))
 
 
 def visible_length(text: str) -> int:

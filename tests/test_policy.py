@@ -4,6 +4,8 @@ import pytest
 from hypothesis import given, strategies as st
 
 from yibao import regions
+from datetime import date
+
 from yibao.policy import (PolicyTableError, check_table, load_table, lookup, parse_condition,
                           pilot_provinces)
 
@@ -55,19 +57,84 @@ def test_rows_for_other_places_are_not_used(small_table):
     assert ids(zhumadian) == ["t-contact-nat", "t-contact-zmd"]
 
 
-def test_conflicting_rows_answer_with_the_newest_and_report_the_older(small_table):
-    result = lookup(small_table, "account_difference", None, {}, None)
-    assert ids(result) == ["t-diff-b"]
-    assert [row.id for row in result.overruled] == ["t-diff-a"]
-    assert [[row.id for row in group] for group in small_table.conflicts()] == [["t-diff-b", "t-diff-a"]]
+def test_a_conflict_is_answered_by_the_row_whose_resolution_settles_it_not_by_date(tmp_path):
+    older_settles = [
+        "c-new,account_difference,d,1,通用,全国,,资料显示，新的说法。,001_981962000fe751d3.txt,2025-04-20,,说法不一,全国,,,active,",
+        "c-old,account_difference,d,1,通用,全国,,资料显示，旧的说法。,002_a91be65d7797006d.txt,2025-03-12,,说法不一,全国,"
+        "答 c-new 与本行：旧页说得对。,,active,",
+    ]
+    table = load_table(write_table(tmp_path, older_settles, new_format=True), FIXTURES / "sources_small.csv")
+    assert ids(lookup(table, "account_difference", None, {}, None)) == ["c-old"]
+    assert [[row.id for row in group] for group in table.conflicts()] == [["c-old", "c-new"]]
+
+
+def test_the_fixture_conflict_is_settled_by_its_resolution(small_table):
+    assert ids(lookup(small_table, "account_difference", None, {}, None)) == ["t-diff-b"]
 
 
 def test_superseded_rows_are_never_answered(small_table):
     assert ids(lookup(small_table, "what_is", "亲情账户", {}, None)) == ["t-what-new"]
 
 
-def test_pilot_list_comes_from_the_newest_source(small_table):
-    assert {regions.region_by_code(code).short for code in pilot_provinces(small_table)} == {"江苏", "河南"}
+def test_pilot_lists_are_dated_snapshots_and_all_count(small_table):
+    listed = pilot_provinces(small_table)
+    assert {regions.region_by_code(code).short for code in listed} == {"江苏", "河南", "上海"}
+    assert listed[regions.resolve("上海").province_code].as_of == "2025-04"  # the page's month: no 截至 date
+
+
+def test_the_project_table_keeps_inner_mongolia_from_the_february_list():
+    listed = pilot_provinces(load_table())
+    inner_mongolia = listed[regions.resolve("内蒙古").province_code]
+    assert inner_mongolia.as_of == "2025-02-04" and inner_mongolia.row.source.startswith("003")
+    assert listed[regions.resolve("河北").province_code].as_of == "2025-04"
+
+
+def test_an_expired_row_is_never_answered_and_is_warned_about_before(tmp_path):
+    rows = ["v1,unbind,online,1,亲情账户,全国,,在APP里解除。,001_981962000fe751d3.txt,2025-04-20,,仅一篇,全国,,2026-01-31,active,"]
+    path = write_table(tmp_path, rows, new_format=True)
+    table = load_table(path, FIXTURES / "sources_small.csv")
+    assert ids(lookup(table, "unbind", "亲情账户", {}, None, date(2026, 1, 31))) == ["v1"]
+    assert ids(lookup(table, "unbind", "亲情账户", {}, None, date(2026, 2, 1))) == []
+    _, soon = check_table(path, FIXTURES / "sources_small.csv", date(2026, 1, 5))
+    _, later = check_table(path, FIXTURES / "sources_small.csv", date(2025, 12, 1))
+    _, past = check_table(path, FIXTURES / "sources_small.csv", date(2026, 2, 2))
+    assert [(p.column, p.severity) for p in soon] == [("valid_until", "warning")]
+    assert later == []
+    assert [(p.column, p.severity) for p in past] == [("valid_until", "warning")] and "过期" in past[0].message_zh
+
+
+@pytest.mark.parametrize("row, column, words", [
+    # A conflict nobody settled.
+    ("y2,unbind,online,1,亲情账户,全国,,在支付宝里解除。,000_4ef41ffcd167f519.txt,2025-04-19,,仅一篇,全国,,,active,",
+     "resolution", "冲突"),
+    # Sources disagree, but the answer says it as a certainty.
+    ("y2,unbind,other,1,亲情账户,全国,,只能到窗口解除。,000_4ef41ffcd167f519.txt,2025-04-19,,说法不一,全国,,,active,",
+     "answer", "资料"),
+    # A date computed from a one-page rule, stated as a certainty.
+    ("y2,effective_time,m,1,亲情账户,全国,bind_day<15,{bind_month}月生效。,004_d0e4fa17a3be92e8.txt,2025-03-19,,仅一篇,全国,,,active,",
+     "answer", "按资料"),
+    # Some places only, but the answer does not say so.
+    ("y2,unbind,other,1,亲情账户,全国,,可以在窗口解除。,000_4ef41ffcd167f519.txt,2025-04-19,,仅一篇,部分地区,,,active,",
+     "answer", "有的地方"),
+    ("y2,unbind,other,1,亲情账户,全国,,可以在窗口解除。,000_4ef41ffcd167f519.txt,2025-04-19,,仅一篇,火星,,,active,",
+     "scope", "火星"),
+    ("y2,unbind,other,1,亲情账户,全国,,可以在窗口解除。,000_4ef41ffcd167f519.txt,2025-04-19,,大概吧,全国,,,active,",
+     "confidence", "可信度"),
+    ("y2,unbind,other,1,亲情账户,全国,,可以在窗口解除。,000_4ef41ffcd167f519.txt,2025-04-19,,仅一篇,全国,,,superseded,",
+     "resolution", "理由"),
+    ("y2,unbind,other,1,亲情账户,全国,,可以在窗口解除。,000_4ef41ffcd167f519.txt,2025-04-19,,仅一篇,全国,由 zz-99 作答。,,active,",
+     "resolution", "zz-99"),
+    ("y2,unbind,other,1,亲情账户,全国,,可以在窗口解除。,000_4ef41ffcd167f519.txt,2025-04-19,2025年,仅一篇,全国,,,active,",
+     "as_of", "截至"),
+    ("y2,unbind,other,1,亲情账户,全国,,可以在窗口解除。,000_4ef41ffcd167f519.txt,2025-04-19,,仅一篇,全国,,下个月,active,",
+     "valid_until", "有效期"),
+])
+def test_the_columns_of_certainty_are_checked(tmp_path, row, column, words):
+    first = "y1,unbind,online,1,亲情账户,全国,,在APP里解除。,001_981962000fe751d3.txt,2025-04-20,,仅一篇,全国,,,active,"
+    _, problems = check_table(write_table(tmp_path, [first, row], new_format=True), FIXTURES / "sources_small.csv")
+    assert [(p.line, p.column) for p in problems] == [(3 if column != "resolution" or "zz" in row or "superseded" in row
+                                                       else 2, column)]
+    assert words in problems[0].message_zh + problems[0].message_en
 
 
 def test_condition_grammar():
@@ -78,10 +145,16 @@ def test_condition_grammar():
             parse_condition(bad)
 
 
-def write_table(tmp_path, rows):
-    header = "id,topic,item,rank,account_type,region,condition,answer,source,source_date,status,note\n"
+HEADER = ("id,topic,item,rank,account_type,region,condition,answer,source,source_date,as_of,confidence,scope,"
+          "resolution,valid_until,status,note\n")
+
+
+def write_table(tmp_path, rows, new_format=False):
+    """Rows written in the short form (..., source_date, status, note) get the default certainty columns."""
+    if not new_format:
+        rows = [",".join(row.split(",")[:10] + ["", "仅一篇", "全国", "", ""] + row.split(",")[10:]) for row in rows]
     path = tmp_path / "table.csv"
-    path.write_text(header + "\n".join(rows) + "\n", encoding="utf-8")
+    path.write_text(HEADER + "\n".join(rows) + "\n", encoding="utf-8")
     return path
 
 

@@ -7,8 +7,10 @@ import sys
 from conftest import FIXTURES
 from servers import PROJECT, env
 
-HEADER = "id,topic,item,rank,account_type,region,condition,answer,source,source_date,status,note\n"
-GOOD = "x1,contact,hotline,1,通用,全国,,国家医保服务热线 12393。,000_4ef41ffcd167f519.txt,2025-04-19,active,\n"
+HEADER = ("id,topic,item,rank,account_type,region,condition,answer,source,source_date,as_of,confidence,scope,"
+          "resolution,valid_until,status,note\n")
+CERTAINTY = ",,仅一篇,全国,,"  # as_of, confidence, scope, resolution, valid_until
+GOOD = f"x1,contact,hotline,1,通用,全国,,国家医保服务热线 12393。,000_4ef41ffcd167f519.txt,2025-04-19{CERTAINTY},active,\n"
 
 
 def policy_check(*args) -> subprocess.CompletedProcess:
@@ -18,8 +20,8 @@ def policy_check(*args) -> subprocess.CompletedProcess:
 
 def test_broken_table_exits_1_naming_file_line_and_column_in_both_languages(tmp_path):
     table = tmp_path / "broken.csv"
-    table.write_text(HEADER + GOOD + "x2,contact,local,2,通用,火星,,电话,000_4ef41ffcd167f519.txt,2025-04-19,active,\n"
-                     + "x3,contact,local,3,通用,全国,bind_day>>3,电话,000_4ef41ffcd167f519.txt,2025/04/19,active,\n",
+    table.write_text(HEADER + GOOD + f"x2,contact,local,2,通用,火星,,电话,000_4ef41ffcd167f519.txt,2025-04-19{CERTAINTY},active,\n"
+                     + f"x3,contact,local,3,通用,全国,bind_day>>3,电话,000_4ef41ffcd167f519.txt,2025/04/19{CERTAINTY},active,\n",
                      encoding="utf-8")
     result = policy_check(table, FIXTURES / "sources_small.csv")
     assert result.returncode == 1
@@ -40,14 +42,23 @@ def test_unreadable_header_exits_1(tmp_path):
     assert result.stdout.splitlines()[0].startswith("header.csv:1 [item,rank,account_type,region,condition,")
 
 
-def test_fixture_table_exits_0_and_lists_the_conflict_with_dates():
+def test_fixture_table_exits_0_and_lists_the_conflict_with_its_resolution():
     result = policy_check(FIXTURES / "policy_small.csv", FIXTURES / "sources_small.csv")
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout.splitlines() == [
-        "policy_small.csv: 冲突（以最新的为准）/ conflict (newest answers): account_difference/difference/通用/全国: "
-        "line 22 t-diff-b (2025-04-20); line 21 t-diff-a (2025-03-12)",
-        "policy_small.csv: OK — 23 rows, 22 active, 1 superseded, 1 conflicts kept with dates",
+        "policy_small.csv:22 冲突按裁决 / conflict settled by its resolution: t-diff-b 作答，不用 t-diff-a："
+        "答 t-diff-a 与本行：本行把两项功能都说清楚了。",
+        "policy_small.csv: OK — 23 rows, 22 active, 1 superseded, 1 conflicts settled by a resolution",
     ]
+
+
+def test_a_conflict_without_a_written_resolution_exits_1(tmp_path):
+    table = tmp_path / "conflict.csv"
+    table.write_text(HEADER + GOOD + f"x2,contact,hotline,1,通用,全国,,热线 12393（工作日）。,001_981962000fe751d3.txt,"
+                     f"2025-04-20{CERTAINTY},active,\n", encoding="utf-8")
+    result = policy_check(table, FIXTURES / "sources_small.csv")
+    assert result.returncode == 1
+    assert result.stdout.splitlines()[0].startswith("conflict.csv:2 [resolution] error: 冲突（x1、x2）要由其中一行的裁决")
 
 
 def test_default_is_the_project_table():
@@ -59,7 +70,7 @@ def test_default_is_the_project_table():
 def test_half_width_punctuation_in_an_answer_is_an_error(tmp_path):
     table = tmp_path / "ascii.csv"
     table.write_text(HEADER + GOOD + 'x2,contact,local,2,通用,全国,,"请拨打12393,或到大厅(工作日)咨询。",'
-                     "000_4ef41ffcd167f519.txt,2025-04-19,active,\n", encoding="utf-8")
+                     f"000_4ef41ffcd167f519.txt,2025-04-19{CERTAINTY},active,\n", encoding="utf-8")
     result = policy_check(table, FIXTURES / "sources_small.csv")
     assert result.returncode == 1
     assert ("ascii.csv:3 [answer] error: 答案请用全角中文标点（，；：？！（）），不要用 ( ) , / "

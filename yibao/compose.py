@@ -5,16 +5,27 @@ Fixed wording comes from data/texts.yml, passed in as `texts`.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Iterable, Mapping
 
 from yibao.policy import NATIONWIDE, OPERATOR, PolicyRow, PolicyTable, TOLD_ONLY_NAMES, month_span
 
 HOTLINE = "12393"
-# Supporting facts shown under the first sentence; the rest waits behind "还有其他原因".
+# Supporting facts shown under the first sentence, at most, and the room (in 汉字) the first sentence and
+# the facts may take on a phone screen; the rest waits behind "还有其他原因".
 FACTS_PER_PAGE = 3
+FACTS_ROOM = 100
 NEXT_STEP_RANK = 90
 SEED_KIND = "网络问答"
+
+
+_HAN = re.compile(r"[\u4e00-\u9fff]")
+
+
+def han_length(text: str) -> int:
+    """Chinese characters (汉字) in a text: how long an answer reads on a phone."""
+    return len(_HAN.findall(text))
 
 
 class _KeepUnknown(dict):
@@ -56,8 +67,10 @@ def answer_order(rows: list[PolicyRow], told: Iterable[str], lead: Iterable[str]
 
 
 def source_line(rows: Iterable[PolicyRow], table: PolicyTable, texts: Mapping[str, str]) -> str:
-    """来源：网络问答《…》《…》（2025年3月至4月）; an operator-kept contact is named as such."""
-    seeds: list[str] = []
+    """来源：网络问答《…》（2025年4月）, or 《…》等3篇（2025年3月至4月）; an operator-kept contact is
+    named as such."""
+    titles: list[str] = []
+    kinds: list[str] = []
     seed_dates: list[str] = []
     operator_dates: list[str] = []
     for row in rows:
@@ -66,14 +79,14 @@ def source_line(rows: Iterable[PolicyRow], table: PolicyTable, texts: Mapping[st
             operator_dates.append(row.source_date.isoformat())
             continue
         title = source.title if source else row.source
-        kind = source.kind if source else SEED_KIND
-        label = f"{kind}《{title}》" if not seeds or kind != SEED_KIND else f"《{title}》"
-        if f"《{title}》" not in "".join(seeds):
-            seeds.append(label)
+        if title not in titles:
+            titles.append(title)
+            kinds.append(source.kind if source else SEED_KIND)
         seed_dates.append(row.source_date.isoformat())
     parts = []
-    if seeds:
-        parts.append(f"{''.join(seeds)}（{month_span(seed_dates)}）")
+    if titles:
+        more = fill(texts["source_more"], {"count": len(titles)}) if len(titles) > 1 else ""
+        parts.append(f"{kinds[0]}《{titles[0]}》{more}（{month_span(seed_dates)}）")
     if operator_dates:
         parts.append(fill(texts["source_operator"], {"date": month_span(operator_dates)}))
     return fill(texts["source_line"], {"sources": "；".join(parts)}) if parts else ""
@@ -88,7 +101,8 @@ def closing_line(rows: list[PolicyRow], hotline_named: bool, texts: Mapping[str,
 
 def compose_page(rows: list[PolicyRow], values: Mapping[str, object], table: PolicyTable,
                  texts: Mapping[str, str], *, intro: str | None = None, heading: str | None = None,
-                 question: str | None = None, per_page: int = FACTS_PER_PAGE, first_page: bool = True) -> Page:
+                 question: str | None = None, per_page: int = FACTS_PER_PAGE, first_page: bool = True,
+                 room: int = FACTS_ROOM) -> Page:
     """One message: intro or the first row (the user's own case), up to `per_page` more facts, the next
     step, the closing line, the sources and, last, a follow-up question. Rows that do not fit are
     returned in `more`, in order."""
@@ -96,8 +110,14 @@ def compose_page(rows: list[PolicyRow], values: Mapping[str, object], table: Pol
     closing = [row for row in rows if row.rank >= NEXT_STEP_RANK]
     if intro and HOTLINE in intro:
         body = [row for row in body if HOTLINE not in row.answer]
-    take = per_page + (1 if first_page and not intro else 0)
-    shown, more = body[:take], body[take:]
+    shown = body[:1] if first_page and not intro else []
+    for row in body[len(shown):]:
+        if len(shown) - (1 if first_page and not intro else 0) >= per_page:
+            break
+        if shown and han_length("".join(r.answer for r in shown + [row])) > room:
+            break
+        shown.append(row)
+    more = [row for row in body if row not in shown]
     if not more:
         shown += closing
     else:
