@@ -66,7 +66,8 @@ def test_region_pair_and_then_another_place(small_table, texts):
     assert turn2.messages[0].text.startswith("江苏和浙江之间暂不能跨省共济。")
     assert turn2.slots["treatment_region"] == "浙江" and turn2.asked is None
     # 上海 is only on the older list: the lists are dated snapshots and every one of them counts.
-    turn3 = say(small_table, texts, "inform", "那上海呢?", [ent("region", "那上海呢?", "上海")], {**turn2.slots})
+    turn3 = say(small_table, texts, "inform", "那上海呢?", [ent("region", "那上海呢?", "上海")],
+                {**turn.slots, **turn2.slots})
     assert turn3.messages[0].text.startswith("江苏和上海都已开通跨省共济。")
 
 
