@@ -235,8 +235,42 @@ def test_quick_reply_button_sends_its_payload(rasa_url, phone):
     before = len(phone.responses())
     page.locator(".rw-reply", has_text="亲情账户").click()
     page.locator(".rw-client", has_text="亲情账户").wait_for()
-    answer = phone.wait_for_response("来源", after=before)  # the sources bubble comes after the list
-    assert "激活" in answer and "12393" in answer
+    answer = phone.wait_for_response("来源", after=before)
+    assert "激活" in answer and answer.count("12393") == 1
+    # The answer, its sources and the closing note are one bubble, and its buttons are under it.
+    page.locator(".rw-reply", has_text="有帮助").wait_for()
+    assert len(phone.responses()) == before + 1
+    assert page.locator(".rw-reply").all_inner_texts() == ["还有其他原因", "有帮助", "没帮助"]
+    before = len(phone.responses())
+    page.locator(".rw-reply", has_text="还有其他原因").click()
+    more = phone.wait_for_response("其他可能的情况", after=before)
+    assert more.split("其他可能的情况")[1].strip() and "有帮助" in page.locator(".rw-reply").all_inner_texts()
+
+
+def lines_of(bubble: str) -> list[str]:
+    return [line.strip() for line in bubble.splitlines() if line.strip()]
+
+
+@needs_model
+@needs_browser
+def test_an_answer_with_a_question_is_one_bubble_and_the_final_answer_carries_the_feedback(rasa_url, phone):
+    """rasa-webchat draws quick replies only under the last bubble: a turn is one bubble, so the
+    buttons a user needs are always drawn."""
+    phone.open(rasa_url)
+    page = phone.page
+    page.locator(".rw-reply").first.wait_for()
+    before = len(phone.responses())
+    asked = phone.say("亲情账户多久生效", "哪天绑定")
+    page.wait_for_timeout(1500)  # a second bubble of the same turn would be here by now
+    assert len(phone.responses()) == before + 1
+    assert lines_of(asked)[0].startswith("资料显示，每月15号前") and lines_of(asked)[-1].startswith("请问是哪天绑定的")
+    assert page.locator(".rw-reply").count() == 0  # no 有帮助 while the bot waits for the day
+    before = len(phone.responses())
+    answer = phone.say("10月16号", "10月16日")
+    page.locator(".rw-reply", has_text="有帮助").wait_for()
+    assert len(phone.responses()) == before + 1
+    assert lines_of(answer)[0].startswith("按资料的15号规则，您10月16日绑定")
+    assert page.locator(".rw-reply").all_inner_texts()[-2:] == ["有帮助", "没帮助"]
 
 
 @needs_model
@@ -254,8 +288,8 @@ def test_reload_keeps_the_conversation_and_its_context(rasa_url, phone):
     assert sum(GREETING in text for text in phone.responses()) == 1
     # ...and the server still knows it (same sender id = session_id): the bind day is understood as the
     # answer to "哪天绑定的".
-    answer = phone.say("我是10月16号绑的", "11月生效")
-    assert "10月16日" in answer
+    answer = phone.say("我是10月16号绑的", "10月16日")
+    assert "11月1日" in answer
     page.locator(".rw-reply", has_text="有帮助").wait_for()
     page.wait_for_timeout(800)  # the last bubble's entry animation
     shot = page.screenshot()
@@ -337,8 +371,9 @@ def test_output_encodes_markdown_wraps_custom_json_and_fills_missing_payloads():
 
     in_thread(lambda: asyncio.run(send()))
     assert sio.emitted == [
-        ("bot_uttered", {"text": "没找到“&#91;x&#93;(javascript&#58;alert(1))”"}, "s1"),
-        ("bot_uttered", {"text": "&lt;b&gt;第二段&lt;/b&gt; &amp;lt; &#33;&#91;i&#93;(y)"}, "s1"),
+        # One reply is one bubble; each line a paragraph of it.
+        ("bot_uttered", {"text": "没找到“&#91;x&#93;(javascript&#58;alert(1))”\n\n"
+                                 "&lt;b&gt;第二段&lt;/b&gt; &amp;lt; &#33;&#91;i&#93;(y)"}, "s1"),
         ("bot_uttered", {"text": "请选择", "quick_replies": [
             {"content_type": "text", "title": "甲", "payload": "/a"},
             {"content_type": "text", "title": "乙", "payload": "乙"}]}, "s1"),

@@ -694,8 +694,7 @@ def test_long_text_is_split_to_telegram_limit(tg):
             await output.close_session()
 
     asyncio.run(send())
-    assert tg.api.sent() == [
-        chat("第一段"),
-        chat("\n".join([line] * 10)),  # 4009 characters, cut at the last line break before 4096
+    assert tg.api.sent() == [  # one reply is one message, cut only at the limit, at a line break
+        chat("第一段\n\n" + "\n".join([line] * 10)),  # 4014 characters: an eleventh line would pass 4096
         chat("\n".join([line] * 2)),
     ]
