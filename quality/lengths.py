@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any, Iterator
 
-from yibao import dialogue
+from yibao import dialogue, state
 from yibao.compose import han_length
 from yibao.policy import PolicyTable, load_table
 from yibao.texts import load_texts
@@ -69,7 +69,7 @@ def cases(table: PolicyTable) -> Iterator[Case]:
     """Each question topic (and the limits and pilot-list questions) with every combination of the
     slot values its rows' conditions name."""
     questions = [(topic, None) for topic in dialogue.INTENT_TOPICS] + \
-        [("how_to_use", ("limits",)), ("remote_use", ("cross_province_pilot",))]
+        [("how_to_use", ("limits",)), ("remote_use", state.PILOT_LISTS)]
     for topic, focus in questions:
         topics = focus or dialogue.INTENT_TOPICS[topic]
         if topic in dialogue.BOTH_TYPES_INTENTS:

@@ -19,8 +19,8 @@ from yibao.table_store import TableStore
 TOKEN = "test-reload-token-123"
 NOV_23 = datetime.fromisoformat("2026-11-23T10:00:00+08:00").timestamp()
 OLD = "绑定成功后立即生效，部分地区约30天等待期。"
-NEW = "绑定成功后马上就能用（第二版）。"
-NEWER = "绑定成功后马上就能用（第三版）。"
+NEW = "绑定成功后马上就能用，部分地区有等待期（第二版）。"
+NEWER = "绑定成功后马上就能用，部分地区有等待期（第三版）。"
 
 
 @pytest.fixture(scope="module")

@@ -195,7 +195,7 @@ def test_the_users_own_resident_insurance_cannot_authorise(chat, texts):
 def test_a_binding_from_last_month_after_the_15th_works_now(chat):
     text = "上月22号弄的亲情账户 这会儿该能用了吧"
     reply = chat.say("effective_time", text, [ent("bind_date", text, "上月22号"), ent("account_type", text, "亲情账户")])
-    assert "现在已经可以用了" in reply and "要等到下个月" not in reply
+    assert "已经可以用了" in reply and "要等到下个月" not in reply
 
 
 def test_a_binding_this_month_after_the_15th_waits_for_the_1st(chat):

@@ -13,8 +13,8 @@ from typing import Any, Iterable, Mapping
 from yibao import entities, regions, state, understanding
 from yibao.normalize import normalize
 from yibao.compose import answer_order, compose_page, fill, told_names
-from yibao.policy import (ACCOUNT_TYPES, PolicyRow, PolicyTable, lookup, month_span, pilot_provinces, rows_by_ids,
-                          snapshot_date)
+from yibao.policy import (ACCOUNT_TYPES, PolicyRow, PolicyTable, lookup, months_listed, pilot_provinces,
+                          rows_by_ids, snapshot_date)
 from yibao import dates
 
 # Which table topics answer each question intent, in answer order.
@@ -117,7 +117,7 @@ def facts_from(slots: Mapping[str, Any], table: PolicyTable, today: date | None 
         if texts is not None:
             snapshots = [listing.as_of for listing in listed] or \
                 [snapshot_date(row) for row in table.active(today) if row.topic == "cross_province_pilot"]
-            facts["pilot_as_of"] = fill(texts["pilot_as_of"], {"span": month_span(snapshots)})
+            facts["pilot_as_of"] = fill(texts["pilot_as_of"], {"span": months_listed(snapshots)})
         if insured.code != treatment.code:
             facts["treated_elsewhere"] = "是"
     return facts
@@ -156,6 +156,8 @@ def answer_topic(topic: str, slots: Mapping[str, Any], table: PolicyTable,
     if elsewhere or topic == "remote_use":
         facts["treated_elsewhere"] = "是"
     place = regions.resolve(slots.get("insured_region") or "") or regions.resolve(slots.get("treatment_region") or "")
+    if focus == state.PILOT_LISTS:
+        place = None  # "哪些省份能跨省共济" is answered by the whole dated lists, not one province's entry
     rows: list[PolicyRow] = []
     missing: list[str] = []
     lead_ids: list[str] = []

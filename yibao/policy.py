@@ -508,6 +508,16 @@ def month_span(dates: Iterable[str]) -> str:
     return words
 
 
+def months_listed(dates: Iterable[str]) -> str:
+    """'2025年4月' or '2025年2月、4月': each snapshot's month, for "截至…的资料"."""
+    months = sorted({d[:7] for d in dates if d})
+    words: list[str] = []
+    for index, month in enumerate(months):
+        same_year = index > 0 and months[index - 1][:4] == month[:4]
+        words.append((f"{int(month[5:7])}月" if same_year else f"{int(month[:4])}年{int(month[5:7])}月"))
+    return "、".join(words)
+
+
 def rows_by_ids(table: PolicyTable, ids: Iterable[str]) -> list[PolicyRow]:
     wanted = set(ids)
     return [row for row in table.rows if row.id in wanted]

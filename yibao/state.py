@@ -25,6 +25,8 @@ HANDOFF = "human_handoff"
 INFORM = "inform"
 # "还有其他原因" (the button, or typed): the next rows of the last answer.
 MORE = "more_reasons"
+# The table topic that answers "哪些省份能跨省共济" as a question of its own.
+PILOT_LISTS = ("cross_province_pilot",)
 # A reply this short that fills the pending slot answers it, whatever the classifier made of it.
 SHORT_REPLY = 20
 # A follow-up (那上海呢) this short re-asks the last question; a longer one may be a new question.
@@ -206,7 +208,7 @@ def _feature_and_focus(decision: Decision, c: _Context) -> None:
         decision.lead = ("what_is", "亲情账户", "own_money")
     elif intent in QUESTION_TOPICS and reading.pilot_list and not _two_provinces({**c.slots, **updates}):
         # "哪些省份能跨省共济": the dated pilot lists, as a question of its own.
-        decision.intent, decision.focus = "remote_use", ("cross_province_pilot",)
+        decision.intent, decision.focus = "remote_use", PILOT_LISTS
         updates["account_type"] = "家庭共济"
     elif intent in ("how_to_use", "bind_failed", "account_difference", "effective_time") and reading.limits \
             and not (intent == "bind_failed" and reading.bind_stage == understanding.FAILED):
