@@ -40,8 +40,11 @@ def test_effective_time_question_sets_slots_and_asks_the_day(texts):
     text = "亲情账户绑定后多久生效"
     messages, events = run(actions.ActionAnswer(), tracker(
         text, "effective_time", [{"entity": "account_type", "value": "亲情账户", "start": 0, "end": 4}]))
-    assert [m["text"].split("\n")[0] for m in messages] == ["每月15号前绑定当月生效，否则次月生效。", texts["ask_bind_date"]]
-    assert [b["title"] for b in messages[0]["buttons"]] == ["有帮助", "没帮助"]
+    # One message: the rule first, the question last, and no feedback buttons while the question is open.
+    assert len(messages) == 1
+    lines = messages[0]["text"].split("\n")
+    assert (lines[0], lines[-1]) == ("每月15号前绑定当月生效，否则次月生效。", texts["ask_bind_date"])
+    assert not messages[0].get("buttons")
     assert events == [SlotSet("account_type", "亲情账户"), SlotSet("topic", "effective_time"),
                       SlotSet("last_rows", ["t-eff-rule"]), SlotSet("asked_slot", "bind_date"), LISTEN]
 
@@ -49,7 +52,7 @@ def test_effective_time_question_sets_slots_and_asks_the_day(texts):
 def test_bind_date_uses_the_conversation_date():
     slots = {"topic": "effective_time", "account_type": "亲情账户", "asked_slot": "bind_date"}
     messages, events = run(actions.ActionAnswer(), tracker("我是昨天绑的", "inform", [], slots))
-    assert messages[0]["text"].startswith("您11月22号绑定，2026年12月生效。")
+    assert messages[0]["text"].startswith("按资料，您11月22号绑定，2026年12月生效。\n")
     assert events == [SlotSet("bind_date", "2026-11-22"), SlotSet("last_rows", ["t-eff-late"]),
                       SlotSet("asked_slot", None), LISTEN]
 

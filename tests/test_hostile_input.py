@@ -15,6 +15,8 @@ import os
 import threading
 import time
 import uuid
+from datetime import datetime
+from zoneinfo import ZoneInfo
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable, Dict, List, Optional
 from urllib.parse import urlencode
@@ -121,6 +123,9 @@ def stack(tmp_path_factory):
     env = {key: "" for key in os.environ if key.startswith(("WECHAT_", "TELEGRAM_", "REST_AUTH"))}
     env.update({
         "WECHAT_TOKEN": WECHAT_TOKEN,
+        # Every reply passive, so a conversation over WeChat can be read turn by turn (the 5 s deadline and
+        # the customer-service fallback have their own test in tests/channels/test_wechat.py).
+        "WECHAT_REPLY_DEADLINE": "30",
         "TELEGRAM_TOKEN": TG_TOKEN,
         "TELEGRAM_BOT_NAME": TG_BOT,
         "TELEGRAM_WEBHOOK_URL": "https://bot.example.org/webhooks/telegram/webhook",
@@ -135,7 +140,7 @@ def stack(tmp_path_factory):
         for text in (NORMAL_QUESTION, "我是10月16号绑的"):
             status, reply = rest(server, keeper, text)
             assert status == 200 and texts(reply)
-        assert "11月生效" in texts(reply)
+        assert "11月1日" in texts(reply)
         server.keeper = keeper
         server.keeper_rows = sqlite_rows(server.db, keeper)
         server.telegram = telegram
@@ -311,6 +316,23 @@ def test_wechat_same_message_repeated_quickly(stack):
     assert all("15号前" in wechat_content(reply) for _, reply in news if reply != "success")
     user_rows = [row for row in sqlite_rows(stack.db, openid) if row[2] == "user"]
     assert len(user_rows) == 5  # the retried MsgId reached Rasa once
+
+
+def test_wechat_a_bare_number_answering_the_bots_question_is_that_answer_not_feedback(stack):
+    """The question of a turn and its answer are one message: no numbered 有帮助/没帮助 is offered while
+    the bot waits for the day, so "1" is the 1st of the month. The final answer then numbers its own
+    buttons, and "2" picks 有帮助."""
+    openid = "oNumber" + uuid.uuid4().hex[:21]
+    asked = wechat_content(wechat(stack, _wechat_xml(NORMAL_QUESTION, openid=openid))[1])
+    assert asked.splitlines()[-1].startswith("请问是哪天绑定的") and "有帮助" not in asked
+    answer = wechat_content(wechat(stack, _wechat_xml("1", openid=openid))[1])
+    today = datetime.now(ZoneInfo("Asia/Shanghai")).date()
+    assert answer.splitlines()[0].startswith(f"按资料的15号规则，您{today.month}月1日绑定"), answer
+    assert "谢谢您的反馈" not in answer
+    options = [line for line in answer.splitlines() if line[:2] in ("1.", "2.", "3.")]
+    assert options[-2:] == ["2. 有帮助", "3. 没帮助"] or options[-2:] == ["1. 有帮助", "2. 没帮助"], answer
+    number = options[-2].split(".")[0]
+    assert "谢谢您的反馈" in wechat_content(wechat(stack, _wechat_xml(number, openid=openid))[1])
 
 
 # ---------------------------------------------------------------------------------------- Telegram

@@ -222,11 +222,17 @@ def _places(text: str, mentions: list[Mention]) -> list[regions.Region]:
     return [region for _, region in sorted(found, key=lambda pair: pair[0])]
 
 
+_BARE_DAY = re.compile(r"^(?:[1-9]|[12][0-9]|3[01])[。.！!]?$")
+
+
 def _add_date(result: Extraction, text: str, mentions: list[Mention], today: date, asked: str | None = None) -> None:
     """The binding day: the NLU's date spans first, unless the whole text holds a longer date around one
     (要是3月18号绑的呢: the span may be only 18号). A date problem found outside the NLU's spans is only
     reported when the message is short or answers "请问是哪天绑定的" (a long message may hold other numbers)."""
     date_texts = [m.text or m.value for m in mentions if m.entity == "bind_date"]
+    if asked == "bind_date" and _BARE_DAY.match(text.strip()):
+        # "1" / "20" answering "请问是哪天绑定的": a day of the month, as if written 1号 / 20号.
+        text = text.strip().rstrip("。.！!") + "号"
     found: dates.FoundDate | None = None
     try:
         for candidate in date_texts:
