@@ -104,7 +104,7 @@ def test_rest_channel_and_store_mask_numbers_before_sqlite_and_the_logs(tmp_path
     try:
         sender = uuid.uuid4().hex
         replies = send_all(server, sender)
-        assert "1." in texts(replies[0])  # bind_failed: a numbered list of reasons
+        assert "\n· " in texts(replies[0])  # bind_failed: the first reason, then the next ones as a list
         rows = sqlite_rows(server.db, sender)
     finally:
         server.stop()

@@ -158,7 +158,7 @@ def to_text_prompt(terminal: Terminal) -> None:
 
 def test_typed_question_gets_the_chinese_answer(shell):
     answer = ask(shell, "亲情账户多久生效", "15号")
-    assert "下个月" in answer and "来源" in answer
+    assert "次月生效" in answer and "来源" in answer
     assert "哪天绑定" in answer  # it asks the bind day next, as a question at the prompt
     assert at_text_prompt(shell.screen())
 
