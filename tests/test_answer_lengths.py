@@ -103,7 +103,7 @@ def test_the_first_sentence_is_the_users_own_case_when_the_slots_allow(every_ans
         first = turn.messages[0].text.splitlines()[0]
         if case.topic == "effective_time" and slots.get("account_type") == "亲情账户" and slots.get("bind_date"):
             month, day = (int(part) for part in slots["bind_date"].split("-")[1:])
-            assert first.startswith(f"按资料的15号规则，您{month}月{day}日绑定"), (case.label(), first)
+            assert first.startswith(f"按资料的15号规则（指绑定医保电子凭证），您{month}月{day}日绑定"), (case.label(), first)
         if case.topic == "balance_unusable" and slots.get("insurance_type") == "居民医保":
             assert first.startswith("居民医保（包括新农合）没有个人账户"), (case.label(), first)
         if case.topic == "remote_use" and not case.focus and slots.get("account_type") == "家庭共济" \

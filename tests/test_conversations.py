@@ -37,8 +37,8 @@ def effective_from(bound: date, today: date) -> str:
     """The first sentence for a 亲情账户 bound on `bound` on or after the 15th, asked on `today`."""
     year, month = (bound.year + 1, 1) if bound.month == 12 else (bound.year, bound.month + 1)
     if (today.year, today.month) == (bound.year, bound.month):
-        return f"按资料的15号规则，您{bound.month}月{bound.day}日绑定，要到{year}年{month}月1日起才能用，现在还不能用。"
-    return f"按资料的15号规则，您{bound.month}月{bound.day}日绑定，从{year}年{month}月1日起生效，现在应该已经可以用了。"
+        return f"按资料的15号规则（指绑定医保电子凭证），您{bound.month}月{bound.day}日绑定，要到{year}年{month}月1日起才能用，现在还不能用。"
+    return f"按资料的15号规则（指绑定医保电子凭证），您{bound.month}月{bound.day}日绑定，从{year}年{month}月1日起生效，现在应该已经可以用了。"
 
 
 def china_today() -> date:
@@ -65,7 +65,7 @@ def test_story1b_december_rolls_over_and_impossible_date_is_explained(agent, tex
     chat = Chat(agent)
     chat.say("亲情账户绑定以后多久能用")
     reply = chat.text("12月20日绑的")
-    assert first(reply).startswith("按资料的15号规则，您12月20日绑定") and "年1月1日起" in first(reply)
+    assert first(reply).startswith("按资料的15号规则（指绑定医保电子凭证），您12月20日绑定") and "年1月1日起" in first(reply)
     assert chat.text("2月30号绑的") == texts["date_impossible"].format(text="2月30号")
 
 
@@ -74,7 +74,7 @@ def test_story1c_a_day_alone_is_this_or_last_month(agent):
     reply = chat.text("我16号绑的亲情账户咋还用不了")
     today = china_today()
     month = today.month if today.day >= 16 else (today.month - 1 or 12)
-    assert first(reply).startswith(f"按资料的15号规则，您{month}月16日绑定"), reply
+    assert first(reply).startswith(f"按资料的15号规则（指绑定医保电子凭证），您{month}月16日绑定"), reply
 
 
 def test_story2_family_pooling_is_immediate_never_the_15th_rule(agent):

@@ -327,7 +327,7 @@ def test_wechat_a_bare_number_answering_the_bots_question_is_that_answer_not_fee
     assert asked.splitlines()[-1].startswith("请问是哪天绑定的") and "有帮助" not in asked
     answer = wechat_content(wechat(stack, _wechat_xml("1", openid=openid))[1])
     today = datetime.now(ZoneInfo("Asia/Shanghai")).date()
-    assert answer.splitlines()[0].startswith(f"按资料的15号规则，您{today.month}月1日绑定"), answer
+    assert answer.splitlines()[0].startswith(f"按资料的15号规则（指绑定医保电子凭证），您{today.month}月1日绑定"), answer
     assert "谢谢您的反馈" not in answer
     options = [line for line in answer.splitlines() if line[:2] in ("1.", "2.", "3.")]
     assert options[-2:] == ["2. 有帮助", "3. 没帮助"] or options[-2:] == ["1. 有帮助", "2. 没帮助"], answer

@@ -54,14 +54,14 @@ LOCK_LIFETIME = 15  # seconds; a ticket left by a killed replica blocks its conv
 # Rasa process stored them.
 SCRIPT: List[Tuple[str, List[str], List[str]]] = [
     ("亲情账户绑定后多久生效", ["哪天绑定"], []),
-    ("我是10月16号绑的", ["11月生效"], []),
+    ("我是10月16号绑的", ["11月1日"], []),
     ("我在江苏参保,我爸在河南,家庭共济能用吗", ["江苏", "河南"], []),
     ("那上海呢?", ["上海"], ["请问"]),
     ("医保卡有余额为什么不能用", ["激活"], []),
     ("我是居民医保", ["没有个人账户"], []),
     # the second round remembers the first: no question is asked again
-    ("亲情账户绑定后多久生效", ["11月生效"], ["哪天绑定"]),
-    ("我是10月16号绑的", ["11月生效"], []),
+    ("亲情账户绑定后多久生效", ["11月1日"], ["哪天绑定"]),
+    ("我是10月16号绑的", ["11月1日"], []),
     ("我在江苏参保,我爸在河南,家庭共济能用吗", ["江苏", "河南"], []),
     ("那上海呢?", ["上海"], ["请问"]),
     ("医保卡有余额为什么不能用", ["没有个人账户"], ["请问"]),
@@ -76,7 +76,7 @@ def expected(index: int) -> Tuple[str, List[str], List[str]]:
 
 
 # After a failover: the bind date stored by the dead replica still answers (no question asked).
-FAILOVER = ("亲情账户绑定后多久生效", ["11月生效"], ["哪天绑定"])
+FAILOVER = ("亲情账户绑定后多久生效", ["11月1日"], ["哪天绑定"])
 
 
 def unavailable_reason() -> Optional[str]:

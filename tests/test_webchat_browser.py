@@ -269,7 +269,7 @@ def test_an_answer_with_a_question_is_one_bubble_and_the_final_answer_carries_th
     answer = phone.say("10月16号", "10月16日")
     page.locator(".rw-reply", has_text="有帮助").wait_for()
     assert len(phone.responses()) == before + 1
-    assert lines_of(answer)[0].startswith("按资料的15号规则，您10月16日绑定")
+    assert lines_of(answer)[0].startswith("按资料的15号规则（指绑定医保电子凭证），您10月16日绑定")
     assert page.locator(".rw-reply").all_inner_texts()[-2:] == ["有帮助", "没帮助"]
 
 
