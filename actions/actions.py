@@ -70,10 +70,14 @@ class ActionHandoff(Action):
         return "action_handoff"
 
     def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]) -> List[Dict[Text, Any]]:
-        text = (tracker.latest_message or {}).get("text") or ""
-        turn = dialogue.handoff_or_decline(text, current_slots(tracker), TABLE.get(), load_texts())
+        message = tracker.latest_message or {}
+        slots = current_slots(tracker)
+        turn = dialogue.handoff_or_decline(message.get("text") or "", slots, TABLE.get(), load_texts(),
+                                           message.get("entities") or [], conversation_date(tracker),
+                                           message.get("intent_ranking") or [])
         send(dispatcher, turn)
-        return end_of_turn([])
+        return end_of_turn(slot_events({**turn.slots, "asked_slot": turn.asked}, slots) if turn.slots or turn.asked
+                           else [])
 
 
 class ActionFallbackChoices(Action):

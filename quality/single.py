@@ -24,7 +24,7 @@ from yibao.normalize import normalize
 
 PROJECT = sets.PROJECT
 MODEL = PROJECT / "models" / "yibao.tar.gz"
-ANSWERED_BY_ACTION = set(state.QUESTION_TOPICS) | {state.INFORM, state.OUT_OF_SCOPE, state.FALLBACK}
+ANSWERED_BY_ACTION = set(state.QUESTION_TOPICS) | {state.INFORM, state.OUT_OF_SCOPE, state.FALLBACK, state.MORE}
 
 
 @dataclass

@@ -177,3 +177,44 @@ def test_difference_question_may_name_both_types(small_table, texts):
     turn = say(small_table, texts, "account_difference", text,
                [ent("account_type", text, "亲情账户"), ent("account_type", text, "家庭共济")])
     assert turn.messages[0].text.startswith("资料显示，亲情账户是展码，家庭共济是把个人账户的钱给家人用。\n")
+
+
+def test_the_fact_a_message_asks_about_comes_first(real_table, texts):
+    # "住进去三天了还赶趟吗": in a conversation about 家庭共济 taking effect, the admission row answers it.
+    turn = say(real_table, texts, "inform", "她已经住进去三天了 现在绑还赶趟吗", [],
+               {"topic": "effective_time", "account_type": "家庭共济"})
+    assert turn.messages[0].text.startswith("家人要住院的，要在办入院手续前绑好家庭共济")
+    # "我弟能用吗": the members row, not how to open it.
+    turn = say(real_table, texts, "how_to_use", "我弟能用我的共济吗", [ent("account_type", "我弟能用我的共济吗", "共济", "家庭共济")])
+    assert turn.messages[0].text.startswith("资料说法不一：一般是配偶、父母、子女")
+    # Another topic's fact when the question's own topics have none: what to bring to the counter.
+    turn = say(real_table, texts, "how_to_use", "去窗口办要带啥", [], {"topic": "unbind", "account_type": "家庭共济"})
+    assert "身份证" in turn.messages[0].text.splitlines()[0]
+
+
+def test_a_region_specific_row_needs_no_question_about_the_other_place(real_table, texts):
+    text = "我在上海交的医保 能给外地的爸妈共济吗"
+    turn = say(real_table, texts, "remote_use", text, [ent("region", text, "上海"), ent("account_type", text, "共济", "家庭共济")])
+    assert turn.messages[0].text.startswith("上海的家庭共济只限上海本地参保的家人")
+    assert turn.asked is None  # 上海's own rule answers whatever the family member's place
+    follow = say(real_table, texts, "inform", "那北京呢", [ent("region", "那北京呢", "北京")], {**turn.slots, "account_type": "家庭共济"})
+    assert follow.slots["insured_region"] == "北京" and follow.messages[0].text.startswith("北京要求")
+
+
+def test_unless_conditions_hold_until_the_user_says_otherwise(real_table):
+    from yibao.policy import lookup
+    unknown = lookup(real_table, "balance_unusable", "家庭共济", {}, None)
+    resident = lookup(real_table, "balance_unusable", "家庭共济", {"insurance_type": "居民医保"}, None)
+    assert "bal-gj-02" in [row.id for row in unknown.rows]  # insurance_type!=居民医保: applies until told
+    assert "bal-gj-02" not in [row.id for row in resident.rows]
+
+
+def test_a_handoff_guess_without_a_person_asked_for_answers_the_question(real_table, texts):
+    from yibao.dialogue import handoff_or_decline
+    ranking = [{"name": "human_handoff", "confidence": 0.6}, {"name": "how_to_use", "confidence": 0.3}]
+    turn = handoff_or_decline("一个人能绑几个", {"topic": "how_to_use", "account_type": "亲情账户"}, real_table, texts,
+                              [], TODAY, ranking)
+    assert turn.messages[0].text.startswith("一人最多绑5个家庭成员")
+    text = "遂平县医保中心电话多少"
+    local = handoff_or_decline(text, {}, real_table, texts, [ent("region", text, "遂平")], TODAY, ranking)
+    assert "0396-2763198" in local.messages[0].text and local.slots == {"treatment_region": "驻马店"}

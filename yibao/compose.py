@@ -55,14 +55,16 @@ def about_the_user(row: PolicyRow, told: Iterable[str]) -> bool:
                for clause in row.condition)
 
 
-def answer_order(rows: list[PolicyRow], told: Iterable[str], lead: Iterable[str] = ()) -> list[PolicyRow]:
-    """Rows said first (`lead`), then rows about the user's own case, then the rest by rank; the
-    next-step rows (rank >= 90) last."""
-    told, lead = set(told), list(lead)
+def answer_order(rows: list[PolicyRow], told: Iterable[str], lead: Iterable[str] = (),
+                 early: Iterable[str] = ()) -> list[PolicyRow]:
+    """Rows said first (`lead`), then rows about the user's own case, then `early` ones, then the rest in
+    the order given (topic by topic, each by rank); the next-step rows (rank >= 90) last."""
+    told, lead, early = set(told), list(lead), set(early)
+    position = {row.id: index for index, row in enumerate(rows)}
     body = [row for row in rows if row.rank < NEXT_STEP_RANK]
     closing = [row for row in rows if row.rank >= NEXT_STEP_RANK]
     body.sort(key=lambda r: (r.id not in lead, lead.index(r.id) if r.id in lead else 0,
-                             not about_the_user(r, told), r.rank, r.id))
+                             not about_the_user(r, told), r.id not in early, position[r.id]))
     return body + closing
 
 

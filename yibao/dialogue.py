@@ -41,6 +41,8 @@ SLOT_BUTTONS = {
 }
 FALLBACK_CANDIDATES = (*INTENT_TOPICS, "human_handoff")
 UNKNOWN_STAGE = "不清楚"
+# Rows of the facts a message asks about in its own words, said first (more would bury the user's case).
+MAX_ASKED_ROWS = 2
 # Slots not worth a follow-up question for a topic: how to open 家庭共济 does not depend on asking
 # which insurance the user has (a 居民医保 user who says so gets the row about it).
 NOT_ASKED = {"how_to_use": {"insurance_type"}}
@@ -135,7 +137,7 @@ def _ask(slot: str, texts: Mapping[str, str]) -> Message:
 def answer_topic(topic: str, slots: Mapping[str, Any], table: PolicyTable,
                  texts: Mapping[str, str], today: date | None = None,
                  lead: tuple[str, str, str] | None = None, focus: tuple[str, ...] | None = None,
-                 elsewhere: bool = False) -> Turn:
+                 elsewhere: bool = False, asked_about: Iterable[tuple[str, str]] = ()) -> Turn:
     """Answer a question intent from the table in one message, asking for the one slot that would
     change it; the user's own case comes first and rows that do not apply are left out."""
     turn = Turn()
@@ -150,9 +152,6 @@ def answer_topic(topic: str, slots: Mapping[str, Any], table: PolicyTable,
         return turn
 
     facts = facts_from(slots, table, today, texts)
-    for slot in NOT_ASKED.get(topic, ()):
-        # Not worth asking: rows about what it rules out (…!=居民医保) still apply until the user says.
-        facts.setdefault(slot, UNKNOWN_STAGE)
     if elsewhere or topic == "remote_use":
         facts["treated_elsewhere"] = "是"
     place = regions.resolve(slots.get("insured_region") or "") or regions.resolve(slots.get("treatment_region") or "")
@@ -167,15 +166,23 @@ def answer_topic(topic: str, slots: Mapping[str, Any], table: PolicyTable,
         lead_rows = [row for row in found.rows if row.item == lead_item]
         rows.extend(lead_rows)
         lead_ids = [row.id for row in lead_rows]
+    asked_rows, own_topic = _asked_rows(table, asked_about, topics, account_type, facts, place, today)
+    # A fact of the question's own topics leads; one of another topic follows the user's own case.
+    early_ids = [] if own_topic else [row.id for row in asked_rows]
+    for asked_row in asked_rows:
+        if asked_row.id not in lead_ids:
+            rows.append(asked_row)
+            if own_topic:
+                lead_ids.append(asked_row.id)
     for table_topic in topics:
         found = lookup(table, table_topic, account_type, facts, place, today)
-        rows.extend(row for row in found.rows if row.id not in lead_ids)
+        rows.extend(row for row in found.rows if row.id not in lead_ids and row.id not in early_ids)
         missing.extend(slot for slot in found.missing_slots if slot not in missing and not slots.get(slot)
                        and slot not in NOT_ASKED.get(topic, ()))
     ask = next((slot for slot in ASK_ORDER if slot in missing), None)
     question = _ask(ask, texts) if ask else None
     if rows:
-        ordered = answer_order(rows, told_names(slots), lead_ids)
+        ordered = answer_order(rows, told_names(slots), lead_ids, early_ids)
         page = compose_page(ordered, facts, table, texts, question=question.text if question else None)
         # A pending question takes the buttons (and a bare "1" on WeChat answers it, not the feedback).
         buttons = question.buttons if question else answer_buttons(texts, topic, bool(page.more))
@@ -187,6 +194,26 @@ def answer_topic(topic: str, slots: Mapping[str, Any], table: PolicyTable,
         turn.messages.append(Message(texts["no_rows"], topic_buttons(texts, ["human_handoff"])))
     turn.asked = ask
     return turn
+
+
+def _asked_rows(table: PolicyTable, asked_about: Iterable[tuple[str, str]], topics: Iterable[str],
+                account_type: str | None, facts: Mapping[str, Any], place: regions.Region | None,
+                today: date | None) -> tuple[list[PolicyRow], bool]:
+    """The rows of the facts the message asks about in its own words (住进去三天了 → 入院前绑好): those of
+    the topics being answered, else the first such fact of another topic, at most MAX_ASKED_ROWS; and
+    whether they are of the question's own topics."""
+    asked = list(asked_about)
+    own = [pair for pair in asked if pair[0] in topics]
+    chosen: list[PolicyRow] = []
+    for group in (own, [pair for pair in asked if pair not in own]):
+        for topic, item in group:
+            chosen.extend(row for row in lookup(table, topic, account_type, facts, place, today).rows
+                          if row.item == item and row not in chosen)
+            if chosen and group is not own:
+                break  # one fact of another topic is enough
+        if chosen:
+            return chosen[:MAX_ASKED_ROWS], group is own
+    return [], False
 
 
 def more_page(slots: Mapping[str, Any], table: PolicyTable, texts: Mapping[str, str],
@@ -259,16 +286,32 @@ def _respond(intent: str, text: str, entity_list: list[Mapping[str, Any]], slots
     fresh = decision.intent != state.INFORM
     reading = decision.reading
     turn = answer_topic(topic, merged, table, texts, today, decision.lead if fresh else None,
-                        decision.focus if fresh else None, elsewhere=bool(reading and reading.elsewhere))
+                        decision.focus if fresh else None, elsewhere=bool(reading and reading.elsewhere),
+                        asked_about=reading.asked_about if reading else ())
     turn.slots = {**updates, **turn.slots, "last_rows": turn.rows or None, "more_rows": turn.more or None}
     return turn
 
 
-def handoff_or_decline(text: str, slots: Mapping[str, Any], table: PolicyTable, texts: Mapping[str, str]) -> Turn:
-    """转人工 and phone numbers; a hotline of something else (国航, 10086) is declined instead."""
-    if understanding.read(normalize(text or "")).outside_scope:
+def handoff_or_decline(text: str, slots: Mapping[str, Any], table: PolicyTable, texts: Mapping[str, str],
+                       entity_list: list[Mapping[str, Any]] | None = None, today: date | None = None,
+                       ranking: Iterable[Mapping[str, Any]] = ()) -> Turn:
+    """转人工 and phone numbers; a hotline of something else (国航, 10086) is declined instead, and a
+    message that asks for no person or number ("一个人能绑几个") is answered as the question it is."""
+    reading = understanding.read(normalize(text or ""))
+    if reading.outside_scope:
         return Turn(messages=[Message(texts["out_of_scope"])])
-    return handoff(slots, table, texts)
+    if today is None or (text or "").startswith("/"):
+        return handoff(slots, table, texts)
+    if not reading.wants_person:
+        others = [entry for entry in ranking if entry.get("name") != state.HANDOFF]
+        intent = understanding.best_topic(others, INTENT_TOPICS, 0.0) or state.FALLBACK
+        return respond(intent, text, list(entity_list or []), slots, today, table, texts, others)
+    # "遂平县医保中心电话多少": the place named in the message gives its local numbers.
+    places = state.decide(state.HANDOFF, text, list(entity_list or []), slots, today).updates
+    told = {slot: places[slot] for slot in ("insured_region", "treatment_region") if places.get(slot)}
+    turn = handoff({**slots, **told}, table, texts)
+    turn.slots = told
+    return turn
 
 
 def handoff(slots: Mapping[str, Any], table: PolicyTable, texts: Mapping[str, str]) -> Turn:

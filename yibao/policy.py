@@ -55,6 +55,17 @@ SLOT_FOR_NAME = {"bind_day": "bind_date", "months_since_bind": "bind_date", "sam
                  "both_in_pilot": "insured_region", "insured_province": "insured_region",
                  "treatment_province": "treatment_region"}
 
+# Names computed from both places: the one of the two the user has not told yet is asked.
+PAIR_NAMES = ("same_province", "both_in_pilot")
+
+
+def slot_for(name: str, facts: Mapping[str, object]) -> str:
+    """The slot to ask for when condition `name` is unknown."""
+    if name in PAIR_NAMES and facts.get("insured_region"):
+        return "treatment_region"
+    return SLOT_FOR_NAME.get(name, name)
+
+
 _CLAUSE = re.compile(r"^\s*([a-z_]+)\s*(!=|<=|>=|=|<|>)\s*(.+?)\s*$")
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _MONTH_OR_DATE = re.compile(r"^\d{4}-\d{2}(-\d{2})?$")
@@ -74,7 +85,8 @@ class Clause:
         """True/False, or None when the fact is unknown."""
         actual = facts.get(self.name)
         if actual is None or actual == "":
-            return None
+            # "insurance_type!=居民医保" reads "unless the user is 居民医保": it holds until they say so.
+            return True if self.operator == "!=" else None
         if self.operator in ("=", "!="):
             equal = str(actual) == self.value
             return equal if self.operator == "=" else not equal
@@ -442,6 +454,9 @@ def lookup(table: PolicyTable, topic: str, account_type: str | None, facts: Mapp
     """The rows that answer `topic` for these facts, in answer order."""
     result = Lookup()
     best: dict[str, tuple[tuple, PolicyRow]] = {}
+    # Slots an unknown condition would need, by item and the region specificity of its row: a question
+    # is only worth asking when no row of a more specific region already answers that item.
+    wanted: list[tuple[str, int, str]] = []
     for row in table.active(today):
         if row.topic != topic or row.id in table.settled_against:
             continue
@@ -450,21 +465,23 @@ def lookup(table: PolicyTable, topic: str, account_type: str | None, facts: Mapp
         specificity = _region_specificity(row, region)
         if specificity is None:
             continue
+        key = row.item if account_type else f"{row.account_type}:{row.item}"
         outcomes = [clause.holds(facts) for clause in row.condition]
         if any(outcome is False for outcome in outcomes):
             continue
         if any(outcome is None for outcome in outcomes):
-            for clause, outcome in zip(row.condition, outcomes):
-                if outcome is None and clause.name not in TOLD_ONLY_NAMES:
-                    slot = SLOT_FOR_NAME.get(clause.name, clause.name)
-                    if slot not in result.missing_slots:
-                        result.missing_slots.append(slot)
+            wanted.extend((key, specificity, slot_for(clause.name, facts))
+                          for clause, outcome in zip(row.condition, outcomes)
+                          if outcome is None and clause.name not in TOLD_ONLY_NAMES)
             continue
         # A row for the asked account type beats a 通用 row stating the same item.
         score = (specificity, len(row.condition), row.account_type != ANY_ACCOUNT)
-        key = row.item if account_type else f"{row.account_type}:{row.item}"
         if key not in best or score > best[key][0]:
             best[key] = (score, row)
+    for key, specificity, slot in wanted:
+        settled = key in best and best[key][0][0] > specificity
+        if not settled and slot not in result.missing_slots:
+            result.missing_slots.append(slot)
     chosen = [row for _, row in best.values()]
     result.rows = sorted(chosen, key=lambda r: (r.rank, r.id))
     return result

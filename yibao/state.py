@@ -81,8 +81,14 @@ def decide(intent: str, text: str, entity_list: Iterable[Mapping[str, Any]], slo
     if "account_type" not in updates and "account_type" not in found.conflicting and reading.described:
         updates["account_type"] = reading.described
     ranking = list(ranking or [])
-    if intent == MORE or (reading.more and slots.get("more_rows")):
+    pressed = (text or "").startswith("/")
+    if (intent == MORE and (pressed or reading.more)) or (reading.more and slots.get("more_rows")):
         return Decision(intent=MORE, extraction=found, reading=reading, text=normalised)
+    if intent == MORE:
+        # "医保卡不能正常使用是什么原因" sounds like "还有其他原因" to the classifier but is a question of its
+        # own: its next likeliest reading decides.
+        intent = next((entry["name"] for entry in sorted(ranking, key=lambda e: -float(e.get("confidence") or 0))
+                       if entry.get("name") not in (MORE, None)), FALLBACK)
     context = _Context(normalised, reading, found, updates, slots, ranking)
     if not (text or "").startswith("/"):
         # A button's payload (/bind_failed, /inform{...}) says exactly what was chosen: nothing to correct.
@@ -198,6 +204,12 @@ def _feature_and_focus(decision: Decision, c: _Context) -> None:
         # "开了能用我卡里的钱吗" in a conversation about a family member or our features: the family using
         # the user's money.
         updates["account_type"] = "家庭共济"
+    if intent in QUESTION_TOPICS + (INFORM,) and ("account_difference", "bind_separately") in reading.asked_about \
+            and (reading.named or c.topic or c.slots.get("account_type")):
+        # "这俩能一起开吗" / "两个都要弄吗" about our two features: they are opened separately.
+        decision.intent = "account_difference"
+        updates.pop("account_type", None)
+        return
     if intent in ("how_to_use", "bind_failed", "balance_unusable") and reading.named == ("亲情账户",) \
             and "家庭共济" in described:
         # "能用亲情账户给我妈交医保费吗": paying for family is 家庭共济; say why first.

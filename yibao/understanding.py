@@ -160,6 +160,8 @@ class Reading:
     comparison: bool = False
     pilot_list: bool = False
     more: bool = False
+    # (topic, item) of the table facts the message asks about in its own words.
+    asked_about: tuple[tuple[str, str], ...] = ()
 
     @property
     def account_type(self) -> str | None:
@@ -185,7 +187,21 @@ def read(text: str) -> Reading:
                    limits=_any(cues["limits"], text), no_money=_any(cues["no_money"], text),
                    my_money=_any(cues["my_money"], text), what_is=_any(cues["what_is"], text),
                    comparison=_any(cues["comparison"], text), pilot_list=_any(cues["pilot_list"], text),
-                   more=_any(cues["more"], text.strip()))
+                   more=_any(cues["more"], text.strip()), asked_about=asked_about(text, cues))
+
+
+ASKED_ABOUT = "asked_about."
+
+
+def asked_about(text: str, cues: Cues | None = None) -> tuple[tuple[str, str], ...]:
+    """The (topic, item) facts of the table the message's own words ask about (cues.yml asked_about)."""
+    cues = cues or load_cues()
+    found = []
+    for name, patterns in cues.patterns.items():
+        if name.startswith(ASKED_ABOUT) and _any(patterns, text):
+            topic, item = name[len(ASKED_ABOUT):].split(".", 1)
+            found.append((topic, item))
+    return tuple(found)
 
 
 def best_topic(ranking: list[Mapping[str, Any]], topics: Any, floor: float,
