@@ -13,7 +13,25 @@ export PYTHONWARNINGS := ignore::DeprecationWarning
 TRAINING_INPUTS := config.yml domain.yml $(filter-out data/texts.yml,$(wildcard data/*.yml)) $(wildcard data/nlu/*.yml data/jieba/*)
 SPACY_INPUTS := $(wildcard data/regions/*) data/nlu/synonyms.yml scripts/build_spacy_pipeline.py yibao/regions.py
 
-.PHONY: install train run shell test validate unit nlu-eval conversations dedupe stories crossval policy-check clean
+.PHONY: help install train run shell test validate unit lint nlu-eval conversations dedupe stories crossval policy-check clean
+
+# The first target: `make` alone lists what there is.
+help:
+	@echo "医保家庭助手 — make <target>"
+	@echo "  run            start the assistant (web chat at http://localhost:5005/chat/; trains first if needed)"
+	@echo "  test           everything CI runs: table check, lint, data validation, quality gates, stories, pytest"
+	@echo "  unit           the tests that need no model and no server (under a minute)"
+	@echo "  lint           ruff (lint and format check) and mypy on yibao/"
+	@echo "  shell          talk to the assistant in the terminal"
+	@echo "  train          train the model (only when it is older than its data)"
+	@echo "  validate       rasa data validate --fail-on-warnings"
+	@echo "  policy-check   check data/policy/policy_table.csv"
+	@echo "  nlu-eval       NLU quality on the real test set and the old held-out set"
+	@echo "  conversations  the multi-turn test conversations against real servers"
+	@echo "  crossval       3-fold cross-validation of the NLU training data"
+	@echo "  dedupe         training examples that nearly duplicate a test item"
+	@echo "  report | bench | bench-compare | audit | web-test | screenshot   operator tools and benchmarks (mk/*.mk)"
+	@echo "  clean          remove models, build and results"
 
 install:
 	@bash scripts/install.sh
@@ -40,8 +58,12 @@ validate: install build/spacy_zh/meta.json
 policy-check: install
 	$(PY) -m yibao.policy_check
 
-unit: install build/spacy_zh/meta.json
-	$(PY) -m pytest -q tests
+# Tests marked e2e in tests/conftest.py (trained model, servers, browser, terminal) are left out.
+unit: install
+	$(PY) -m pytest -q -m "not e2e" tests
+
+lint:
+	@bash scripts/lint.sh
 
 nlu-eval: train
 	@bash scripts/nlu_eval.sh

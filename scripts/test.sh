@@ -12,6 +12,9 @@ mkdir -p results
 echo "==> policy table check"
 $PY -m yibao.policy_check
 
+echo "==> lint (ruff, mypy)"
+bash scripts/lint.sh
+
 echo "==> rasa data validate"
 $RASA data validate --fail-on-warnings >results/validate.log 2>&1 || { cat results/validate.log; exit 1; }
 echo "data validation: OK"

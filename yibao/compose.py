@@ -3,13 +3,14 @@ step once, how sure the sources are and where to confirm, and a short source lin
 
 Fixed wording comes from data/texts.yml, passed in as `texts`.
 """
+
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Iterable, Mapping
 
-from yibao.policy import NATIONWIDE, OPERATOR, PolicyRow, PolicyTable, TOLD_ONLY_NAMES, month_span
+from yibao.policy import NATIONWIDE, OPERATOR, TOLD_ONLY_NAMES, PolicyRow, PolicyTable, month_span
 
 HOTLINE = "12393"
 # Supporting facts shown under the first sentence, at most, and the room (in 汉字) the first sentence and
@@ -41,6 +42,7 @@ def fill(template: str, values: Mapping[str, object]) -> str:
 @dataclass
 class Page:
     """One answer message and the rows it leaves for the next "还有其他原因"."""
+
     text: str
     shown: list[str] = field(default_factory=list)
     more: list[str] = field(default_factory=list)
@@ -51,20 +53,30 @@ def about_the_user(row: PolicyRow, told: Iterable[str]) -> bool:
     told = set(told)
     if row.region != NATIONWIDE:
         return True
-    return any(clause.operator != "!=" and clause.name in told and clause.name not in ("account_type",)
-               for clause in row.condition)
+    return any(
+        clause.operator != "!=" and clause.name in told and clause.name not in ("account_type",)
+        for clause in row.condition
+    )
 
 
-def answer_order(rows: list[PolicyRow], told: Iterable[str], lead: Iterable[str] = (),
-                 early: Iterable[str] = ()) -> list[PolicyRow]:
+def answer_order(
+    rows: list[PolicyRow], told: Iterable[str], lead: Iterable[str] = (), early: Iterable[str] = ()
+) -> list[PolicyRow]:
     """Rows said first (`lead`), then rows about the user's own case, then `early` ones, then the rest in
     the order given (topic by topic, each by rank); the next-step rows (rank >= 90) last."""
     told, lead, early = set(told), list(lead), set(early)
     position = {row.id: index for index, row in enumerate(rows)}
     body = [row for row in rows if row.rank < NEXT_STEP_RANK]
     closing = [row for row in rows if row.rank >= NEXT_STEP_RANK]
-    body.sort(key=lambda r: (r.id not in lead, lead.index(r.id) if r.id in lead else 0,
-                             not about_the_user(r, told), r.id not in early, position[r.id]))
+    body.sort(
+        key=lambda r: (
+            r.id not in lead,
+            lead.index(r.id) if r.id in lead else 0,
+            not about_the_user(r, told),
+            r.id not in early,
+            position[r.id],
+        )
+    )
     return body + closing
 
 
@@ -101,10 +113,19 @@ def closing_line(rows: list[PolicyRow], hotline_named: bool, texts: Mapping[str,
     return texts[key + ("_local" if hotline_named else "")]
 
 
-def compose_page(rows: list[PolicyRow], values: Mapping[str, object], table: PolicyTable,
-                 texts: Mapping[str, str], *, intro: str | None = None, heading: str | None = None,
-                 question: str | None = None, per_page: int = FACTS_PER_PAGE, first_page: bool = True,
-                 room: int = FACTS_ROOM) -> Page:
+def compose_page(
+    rows: list[PolicyRow],
+    values: Mapping[str, object],
+    table: PolicyTable,
+    texts: Mapping[str, str],
+    *,
+    intro: str | None = None,
+    heading: str | None = None,
+    question: str | None = None,
+    per_page: int = FACTS_PER_PAGE,
+    first_page: bool = True,
+    room: int = FACTS_ROOM,
+) -> Page:
     """One message: intro or the first row (the user's own case), up to `per_page` more facts, the next
     step, the closing line, the sources and, last, a follow-up question. Rows that do not fit are
     returned in `more`, in order."""
@@ -113,7 +134,7 @@ def compose_page(rows: list[PolicyRow], values: Mapping[str, object], table: Pol
     if intro and HOTLINE in intro:
         body = [row for row in body if HOTLINE not in row.answer]
     shown = body[:1] if first_page and not intro else []
-    for row in body[len(shown):]:
+    for row in body[len(shown) :]:
         if len(shown) - (1 if first_page and not intro else 0) >= per_page:
             break
         if shown and han_length("".join(r.answer for r in shown + [row])) > room:

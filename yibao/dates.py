@@ -3,6 +3,7 @@
 Relative words are resolved against the conversation's date; a month and day without a year mean
 the most recent such day that is not in the future (people tell us when they already bound).
 """
+
 from __future__ import annotations
 
 import re
@@ -21,19 +22,47 @@ class DateProblem(ValueError):
         self.text = text
 
 
-_RELATIVE_DAYS = {"大前天": -3, "前天": -2, "前日": -2, "昨天": -1, "昨日": -1, "昨儿": -1, "今天": 0,
-                  "今日": 0, "今儿": 0, "刚刚": 0, "刚才": 0}
+_RELATIVE_DAYS = {
+    "大前天": -3,
+    "前天": -2,
+    "前日": -2,
+    "昨天": -1,
+    "昨日": -1,
+    "昨儿": -1,
+    "今天": 0,
+    "今日": 0,
+    "今儿": 0,
+    "刚刚": 0,
+    "刚才": 0,
+}
 _FULL = re.compile(r"(\d{4})\s*[年./-]\s*(\d{1,2})\s*[月./-]\s*(\d{1,2})\s*[日号號]?")
 _MONTH_DAY = re.compile(r"(?<!\d)(\d{1,2})\s*(?:月份?|[./-])\s*(\d{1,2})\s*[日号號]?(?!\d)")
 _RELATIVE_MONTH_DAY = re.compile(r"(上上个?月|上个?月|这个?月|本月|当月)\s*(\d{1,2})\s*[日号號]?")
 _DAY = re.compile(r"(?<![\d.月])(\d{1,2})\s*[日号號](?!\d)")
 # 月底 / 上个月初 / 这个月中旬: a part of a month. 月底 is the month's last day, 月初 its 1st, 月中 its 15th.
-_MONTH_PART = re.compile(r"(?:(上上个?月|上个?月|这个?月|本月|当月)|(?<!\d)(\d{1,2})\s*月份?)?\s*(?(1)|(?(2)|月))(底|末|初|中旬|上旬|下旬|中)")
+_MONTH_PART = re.compile(
+    r"(?:(上上个?月|上个?月|这个?月|本月|当月)|(?<!\d)(\d{1,2})\s*月份?)?\s*(?(1)|(?(2)|月))(底|末|初|中旬|上旬|下旬|中)"
+)
 _PART_DAY = {"初": 1, "上旬": 5, "中": 15, "中旬": 15, "下旬": 25, "底": 31, "末": 31}
 # 上周三 / 上礼拜五 / 这周一 / 星期二: a weekday of last week or of this week.
 _WEEKDAY = re.compile(r"(上上个?|上个?|这个?|本)?\s*(周|星期|礼拜)\s*([一二三四五六日天1-7])")
-_WEEKDAY_INDEX = {"一": 0, "二": 1, "三": 2, "四": 3, "五": 4, "六": 5, "日": 6, "天": 6,
-                  "1": 0, "2": 1, "3": 2, "4": 3, "5": 4, "6": 5, "7": 6}
+_WEEKDAY_INDEX = {
+    "一": 0,
+    "二": 1,
+    "三": 2,
+    "四": 3,
+    "五": 4,
+    "六": 5,
+    "日": 6,
+    "天": 6,
+    "1": 0,
+    "2": 1,
+    "3": 2,
+    "4": 3,
+    "5": 4,
+    "6": 5,
+    "7": 6,
+}
 
 
 @dataclass(frozen=True)
@@ -84,7 +113,7 @@ def _not_a_date(match: re.Match, text: str) -> bool:
     """0.5天 / 1.5万: a number with a dot, not a month and a day."""
     if "月" in match.group(0):
         return False
-    return int(match.group(1)) == 0 or bool(_QUANTITY_AFTER.match(text[match.end():]))
+    return int(match.group(1)) == 0 or bool(_QUANTITY_AFTER.match(text[match.end() :]))
 
 
 def _last_day(year: int, month: int) -> int:
@@ -100,7 +129,11 @@ def _month_part(match: re.Match, today: date) -> FoundDate:
         month = int(number)
         if not 1 <= month <= 12:
             raise DateProblem("impossible", match.group(0))
-        year = today.year if (month, min(wanted, 28)) <= (today.month, today.day) or month < today.month else today.year - 1
+        year = (
+            today.year
+            if (month, min(wanted, 28)) <= (today.month, today.day) or month < today.month
+            else today.year - 1
+        )
         found = date(year, month, min(wanted, _last_day(year, month)))
         return FoundDate(min(found, today), match.group(0))
     if word:

@@ -3,19 +3,28 @@
 A follow-up question is asked only when the policy table has rows whose condition needs a slot we do
 not know yet (so the answer would change with it), or when the topic's rows differ by account type.
 """
+
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any, Iterable, Mapping
+from typing import Any
 
-from yibao import entities, regions, state, understanding
-from yibao.normalize import normalize
+from yibao import dates, entities, regions, state, understanding
 from yibao.compose import answer_order, compose_page, fill, told_names
-from yibao.policy import (ACCOUNT_TYPES, PolicyRow, PolicyTable, lookup, months_listed, pilot_provinces,
-                          rows_by_ids, snapshot_date)
-from yibao import dates
+from yibao.normalize import normalize
+from yibao.policy import (
+    ACCOUNT_TYPES,
+    PolicyRow,
+    PolicyTable,
+    lookup,
+    months_listed,
+    pilot_provinces,
+    rows_by_ids,
+    snapshot_date,
+)
 
 # Which table topics answer each question intent, in answer order.
 INTENT_TOPICS: dict[str, tuple[str, ...]] = {
@@ -57,6 +66,7 @@ class Message:
 @dataclass
 class Turn:
     """The assistant's reply to one message: one message (an answer with the buttons that belong to it)."""
+
     messages: list[Message] = field(default_factory=list)
     slots: dict[str, Any] = field(default_factory=dict)
     rows: list[str] = field(default_factory=list)
@@ -73,8 +83,10 @@ def buttons_for(slot: str) -> list[dict[str, str]]:
 
 
 def feedback_buttons(texts: Mapping[str, str]) -> list[dict[str, str]]:
-    return [{"title": texts["feedback_yes"], "payload": "/feedback_helpful"},
-            {"title": texts["feedback_no"], "payload": "/feedback_unhelpful"}]
+    return [
+        {"title": texts["feedback_yes"], "payload": "/feedback_helpful"},
+        {"title": texts["feedback_no"], "payload": "/feedback_unhelpful"},
+    ]
 
 
 def answer_buttons(texts: Mapping[str, str], topic: str | None, more: bool) -> list[dict[str, str]]:
@@ -89,20 +101,27 @@ def topic_buttons(texts: Mapping[str, str], intents: Iterable[str]) -> list[dict
 
 def one_message(messages: list[Message]) -> Message:
     """Several things to say in one turn become one message carrying the last one's buttons."""
-    return Message("\n".join(m.text for m in messages if m.text), next((m.buttons for m in reversed(messages)
-                                                                       if m.buttons), []))
+    return Message(
+        "\n".join(m.text for m in messages if m.text), next((m.buttons for m in reversed(messages) if m.buttons), [])
+    )
 
 
-def facts_from(slots: Mapping[str, Any], table: PolicyTable, today: date | None = None,
-               texts: Mapping[str, str] | None = None) -> dict[str, Any]:
+def facts_from(
+    slots: Mapping[str, Any], table: PolicyTable, today: date | None = None, texts: Mapping[str, str] | None = None
+) -> dict[str, Any]:
     """Slot values plus the values conditions and placeholders compute from them."""
     facts: dict[str, Any] = {k: v for k, v in slots.items() if isinstance(v, str) and v}
     facts.setdefault("bind_stage", UNKNOWN_STAGE)
     if slots.get("bind_date"):
         bound = date.fromisoformat(slots["bind_date"])
         next_year, next_month = dates.next_month(bound.year, bound.month)
-        facts.update(bind_day=bound.day, bind_month=bound.month, bind_year=bound.year,
-                     next_month=next_month, next_month_year=next_year)
+        facts.update(
+            bind_day=bound.day,
+            bind_month=bound.month,
+            bind_year=bound.year,
+            next_month=next_month,
+            next_month_year=next_year,
+        )
         if today is not None:
             facts["months_since_bind"] = (today.year - bound.year) * 12 + today.month - bound.month
     insured = regions.resolve(slots.get("insured_region") or "")
@@ -117,8 +136,9 @@ def facts_from(slots: Mapping[str, Any], table: PolicyTable, today: date | None 
         listed = [pilot[code] for code in (insured.province_code, treatment.province_code) if code in pilot]
         facts["both_in_pilot"] = "是" if len(listed) == 2 else "否"
         if texts is not None:
-            snapshots = [listing.as_of for listing in listed] or \
-                [snapshot_date(row) for row in table.active(today) if row.topic == "cross_province_pilot"]
+            snapshots = [listing.as_of for listing in listed] or [
+                snapshot_date(row) for row in table.active(today) if row.topic == "cross_province_pilot"
+            ]
             facts["pilot_as_of"] = fill(texts["pilot_as_of"], {"span": months_listed(snapshots)})
         if insured.code != treatment.code:
             facts["treated_elsewhere"] = "是"
@@ -134,10 +154,17 @@ def _ask(slot: str, texts: Mapping[str, str]) -> Message:
     return Message(texts[f"ask_{slot}"], buttons_for(slot))
 
 
-def answer_topic(topic: str, slots: Mapping[str, Any], table: PolicyTable,
-                 texts: Mapping[str, str], today: date | None = None,
-                 lead: tuple[str, str, str] | None = None, focus: tuple[str, ...] | None = None,
-                 elsewhere: bool = False, asked_about: Iterable[tuple[str, str]] = ()) -> Turn:
+def answer_topic(
+    topic: str,
+    slots: Mapping[str, Any],
+    table: PolicyTable,
+    texts: Mapping[str, str],
+    today: date | None = None,
+    lead: tuple[str, str, str] | None = None,
+    focus: tuple[str, ...] | None = None,
+    elsewhere: bool = False,
+    asked_about: Iterable[tuple[str, str]] = (),
+) -> Turn:
     """Answer a question intent from the table in one message, asking for the one slot that would
     change it; the user's own case comes first and rows that do not apply are left out."""
     turn = Turn()
@@ -177,8 +204,11 @@ def answer_topic(topic: str, slots: Mapping[str, Any], table: PolicyTable,
     for table_topic in topics:
         found = lookup(table, table_topic, account_type, facts, place, today)
         rows.extend(row for row in found.rows if row.id not in lead_ids and row.id not in early_ids)
-        missing.extend(slot for slot in found.missing_slots if slot not in missing and not slots.get(slot)
-                       and slot not in NOT_ASKED.get(topic, ()))
+        missing.extend(
+            slot
+            for slot in found.missing_slots
+            if slot not in missing and not slots.get(slot) and slot not in NOT_ASKED.get(topic, ())
+        )
     ask = next((slot for slot in ASK_ORDER if slot in missing), None)
     question = _ask(ask, texts) if ask else None
     if rows:
@@ -196,9 +226,15 @@ def answer_topic(topic: str, slots: Mapping[str, Any], table: PolicyTable,
     return turn
 
 
-def _asked_rows(table: PolicyTable, asked_about: Iterable[tuple[str, str]], topics: Iterable[str],
-                account_type: str | None, facts: Mapping[str, Any], place: regions.Region | None,
-                today: date | None) -> tuple[list[PolicyRow], bool]:
+def _asked_rows(
+    table: PolicyTable,
+    asked_about: Iterable[tuple[str, str]],
+    topics: Iterable[str],
+    account_type: str | None,
+    facts: Mapping[str, Any],
+    place: regions.Region | None,
+    today: date | None,
+) -> tuple[list[PolicyRow], bool]:
     """The rows of the facts the message asks about in its own words (住进去三天了 → 入院前绑好): those of
     the topics being answered, else the first such fact of another topic, at most MAX_ASKED_ROWS; and
     whether they are of the question's own topics."""
@@ -207,8 +243,11 @@ def _asked_rows(table: PolicyTable, asked_about: Iterable[tuple[str, str]], topi
     chosen: list[PolicyRow] = []
     for group in (own, [pair for pair in asked if pair not in own]):
         for topic, item in group:
-            chosen.extend(row for row in lookup(table, topic, account_type, facts, place, today).rows
-                          if row.item == item and row not in chosen)
+            chosen.extend(
+                row
+                for row in lookup(table, topic, account_type, facts, place, today).rows
+                if row.item == item and row not in chosen
+            )
             if chosen and group is not own:
                 break  # one fact of another topic is enough
         if chosen:
@@ -216,24 +255,37 @@ def _asked_rows(table: PolicyTable, asked_about: Iterable[tuple[str, str]], topi
     return [], False
 
 
-def more_page(slots: Mapping[str, Any], table: PolicyTable, texts: Mapping[str, str],
-              today: date | None = None) -> Turn:
+def more_page(
+    slots: Mapping[str, Any], table: PolicyTable, texts: Mapping[str, str], today: date | None = None
+) -> Turn:
     """The next rows of the last answer ("还有其他原因")."""
     rows = [row for row in rows_by_ids(table, slots.get("more_rows") or []) if row.valid_on(today)]
     rows.sort(key=lambda row: list(slots.get("more_rows") or []).index(row.id))
     if not rows:
-        return Turn(messages=[Message(texts["no_more"], topic_buttons(texts, ["human_handoff"]))],
-                    slots={"more_rows": None})
+        return Turn(
+            messages=[Message(texts["no_more"], topic_buttons(texts, ["human_handoff"]))], slots={"more_rows": None}
+        )
     facts = facts_from(slots, table, today, texts)
     page = compose_page(rows, facts, table, texts, heading=texts["more_heading"], first_page=False)
     message = Message(page.text, answer_buttons(texts, slots.get("topic"), bool(page.more)))
-    return Turn(messages=[message], rows=page.shown, more=page.more,
-                slots={"more_rows": page.more or None, "last_rows": page.shown})
+    return Turn(
+        messages=[message],
+        rows=page.shown,
+        more=page.more,
+        slots={"more_rows": page.more or None, "last_rows": page.shown},
+    )
 
 
-def respond(intent: str, text: str, entity_list: list[Mapping[str, Any]], slots: Mapping[str, Any],
-            today: date, table: PolicyTable, texts: Mapping[str, str],
-            ranking: Iterable[Mapping[str, Any]] = ()) -> Turn:
+def respond(
+    intent: str,
+    text: str,
+    entity_list: list[Mapping[str, Any]],
+    slots: Mapping[str, Any],
+    today: date,
+    table: PolicyTable,
+    texts: Mapping[str, str],
+    ranking: Iterable[Mapping[str, Any]] = (),
+) -> Turn:
     """The reply to a message, with the slot changes it implies (see yibao/state.py)."""
     turn = _respond(intent, text, entity_list, slots, today, table, texts, ranking)
     if len(turn.messages) > 1:
@@ -241,9 +293,16 @@ def respond(intent: str, text: str, entity_list: list[Mapping[str, Any]], slots:
     return turn
 
 
-def _respond(intent: str, text: str, entity_list: list[Mapping[str, Any]], slots: Mapping[str, Any],
-             today: date, table: PolicyTable, texts: Mapping[str, str],
-             ranking: Iterable[Mapping[str, Any]]) -> Turn:
+def _respond(
+    intent: str,
+    text: str,
+    entity_list: list[Mapping[str, Any]],
+    slots: Mapping[str, Any],
+    today: date,
+    table: PolicyTable,
+    texts: Mapping[str, str],
+    ranking: Iterable[Mapping[str, Any]],
+) -> Turn:
     decision = state.decide(intent, text, entity_list, slots, today, ranking)
     found, updates = decision.extraction, decision.updates
     if decision.intent == state.MORE:
@@ -277,24 +336,38 @@ def _respond(intent: str, text: str, entity_list: list[Mapping[str, Any]], slots
         slot = "insurance_type" if slot == entities.FAMILY_INSURANCE else slot
         problem_messages.append(Message(texts[f"conflict_{slot}"], buttons_for(slot)))
     if problem_messages:
-        return Turn(messages=problem_messages, slots=updates,
-                    asked="bind_date" if found.date_problem else (found.conflicting or [None])[0])
+        asked = "bind_date" if found.date_problem else (found.conflicting[0] if found.conflicting else None)
+        return Turn(messages=problem_messages, slots=updates, asked=asked)
 
     if not topic:
         return Turn(messages=[Message(texts["which_topic"], topic_buttons(texts, INTENT_TOPICS))], slots=updates)
 
     fresh = decision.intent != state.INFORM
     reading = decision.reading
-    turn = answer_topic(topic, merged, table, texts, today, decision.lead if fresh else None,
-                        decision.focus if fresh else None, elsewhere=bool(reading and reading.elsewhere),
-                        asked_about=reading.asked_about if reading else ())
+    turn = answer_topic(
+        topic,
+        merged,
+        table,
+        texts,
+        today,
+        decision.lead if fresh else None,
+        decision.focus if fresh else None,
+        elsewhere=bool(reading and reading.elsewhere),
+        asked_about=reading.asked_about if reading else (),
+    )
     turn.slots = {**updates, **turn.slots, "last_rows": turn.rows or None, "more_rows": turn.more or None}
     return turn
 
 
-def handoff_or_decline(text: str, slots: Mapping[str, Any], table: PolicyTable, texts: Mapping[str, str],
-                       entity_list: list[Mapping[str, Any]] | None = None, today: date | None = None,
-                       ranking: Iterable[Mapping[str, Any]] = ()) -> Turn:
+def handoff_or_decline(
+    text: str,
+    slots: Mapping[str, Any],
+    table: PolicyTable,
+    texts: Mapping[str, str],
+    entity_list: list[Mapping[str, Any]] | None = None,
+    today: date | None = None,
+    ranking: Iterable[Mapping[str, Any]] = (),
+) -> Turn:
     """转人工 and phone numbers; a hotline of something else (国航, 10086) is declined instead, and a
     message that asks for no person or number ("一个人能绑几个") is answered as the question it is."""
     reading = understanding.read(normalize(text or ""))
@@ -321,22 +394,30 @@ def handoff(slots: Mapping[str, Any], table: PolicyTable, texts: Mapping[str, st
     rows = found.rows if place else [row for row in found.rows if row.region == "全国"]
     if not rows:
         return Turn(messages=[Message(texts["handoff_intro"])])
-    page = compose_page(answer_order(rows, told_names(slots)), {}, table, texts, intro=texts["handoff_intro"],
-                        per_page=len(rows))
+    page = compose_page(
+        answer_order(rows, told_names(slots)), {}, table, texts, intro=texts["handoff_intro"], per_page=len(rows)
+    )
     return Turn(messages=[Message(page.text)], rows=page.shown)
 
 
 def fallback_choices(ranking: Iterable[Mapping[str, Any]], texts: Mapping[str, str]) -> Message:
     """The two likeliest question topics as buttons, plus 转人工."""
-    likely = [entry["name"] for entry in sorted(ranking, key=lambda e: -float(e.get("confidence", 0)))
-              if entry.get("name") in INTENT_TOPICS][:2]
+    likely = [
+        entry["name"]
+        for entry in sorted(ranking, key=lambda e: -float(e.get("confidence", 0)))
+        if entry.get("name") in INTENT_TOPICS
+    ][:2]
     return Message(texts["fallback"], topic_buttons(texts, [*likely, "human_handoff"]))
 
 
 def feedback_record(helpful: bool, slots: Mapping[str, Any]) -> dict[str, Any]:
     """What is stored when a user says an answer helped or not."""
-    return {"helpful": helpful, "topic": slots.get("topic"), "rows": list(slots.get("last_rows") or []),
-            "slots": {k: v for k, v in slots.items() if k not in ("last_rows", "asked_slot") and v}}
+    return {
+        "helpful": helpful,
+        "topic": slots.get("topic"),
+        "rows": list(slots.get("last_rows") or []),
+        "slots": {k: v for k, v in slots.items() if k not in ("last_rows", "asked_slot") and v},
+    }
 
 
 def feedback_reply(record: Mapping[str, Any], texts: Mapping[str, str]) -> Turn:

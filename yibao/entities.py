@@ -3,12 +3,14 @@
 Regions get a role: 参保地 (`insured`) or 就医地 (`treatment`). DIET may already have predicted one;
 the words around the place name decide when it has not.
 """
+
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 from yibao import dates, regions, understanding
 from yibao.policy import ACCOUNT_TYPES
@@ -17,8 +19,12 @@ INSURED = "insured"
 TREATMENT = "treatment"
 
 _INSURED_AFTER = re.compile(r"^\s*(?:市|省)?\s*(?:的)?\s*(?:参保|医保|社保|职工|居民|交的|缴|买的|上的保)")
-_TREATMENT_AFTER = re.compile(r"^\s*(?:市|省)?\s*(?:看病|就医|住院|看|买药|拿药|用|刷|备案|生活|养老|定居|上学|打工|工作|那边|的医院|能|可以)")
-_TREATMENT_BEFORE = re.compile(r"(?:妈|爸|父|母|老人|孩子|儿子|女儿|闺女|老婆|老公|爱人|媳妇|丈夫|妻子|家人|亲属|爷|奶|婆|公|姥|哥|姐|弟|妹|娃|(?<!其)他|她|们|去|到|来)\s*(?:现在|目前|一直|长期|人|住)?\s*(?:在|去|到)?\s*$")
+_TREATMENT_AFTER = re.compile(
+    r"^\s*(?:市|省)?\s*(?:看病|就医|住院|看|买药|拿药|用|刷|备案|生活|养老|定居|上学|打工|工作|那边|的医院|能|可以)"
+)
+_TREATMENT_BEFORE = re.compile(
+    r"(?:妈|爸|父|母|老人|孩子|儿子|女儿|闺女|老婆|老公|爱人|媳妇|丈夫|妻子|家人|亲属|爷|奶|婆|公|姥|哥|姐|弟|妹|娃|(?<!其)他|她|们|去|到|来)\s*(?:现在|目前|一直|长期|人|住)?\s*(?:在|去|到)?\s*$"
+)
 _INSURED_BEFORE = re.compile(r"(?:我|本人|自己)\s*(?:是|在|的)\s*$")
 # A span the NLU marked as a place is only reported as unknown when it looks like one.
 _PLACE_SUFFIX = re.compile(r"(?:省|市|县|区|州|盟|旗|镇|乡|自治区)$")
@@ -28,7 +34,9 @@ SHORT_DATE_MESSAGE = 20
 # "交居民医保" / "代缴职工医保": an insurance type that is paid for, not the type someone has.
 _PAID_FOR = re.compile(r"(?:交|缴|代缴|代交|买|续|续交|续缴)(?:的|了)?\s*$")
 # The person words an insurance type can belong to, nearest first when read backwards.
-_PERSON = re.compile(r"(?:我|俺|本人|自己)(?![妈爸父母爹娘爷奶姥婆公哥姐弟妹儿女孩家老们])|(?:妈|爸|父|母|爹|娘|老人|孩子|儿子|女儿|闺女|娃|宝宝|小孩|老婆|老公|爱人|媳妇|丈夫|妻子|老伴|家人|爷|奶|姥|外公|外婆|哥|姐|弟|妹|(?<!其)他|她)")
+_PERSON = re.compile(
+    r"(?:我|俺|本人|自己)(?![妈爸父母爹娘爷奶姥婆公哥姐弟妹儿女孩家老们])|(?:妈|爸|父|母|爹|娘|老人|孩子|儿子|女儿|闺女|娃|宝宝|小孩|老婆|老公|爱人|媳妇|丈夫|妻子|老伴|家人|爷|奶|姥|外公|外婆|哥|姐|弟|妹|(?<!其)他|她)"
+)
 
 
 @dataclass(frozen=True)
@@ -44,6 +52,7 @@ class Mention:
 @dataclass
 class Extraction:
     """What one message tells us: slot values, and what could not be understood."""
+
     slots: dict[str, Any] = field(default_factory=dict)
     unknown_regions: list[str] = field(default_factory=list)
     date_problem: dates.DateProblem | None = None
@@ -58,22 +67,26 @@ def mentions_from(entities: Iterable[Mapping[str, Any]], text: str) -> list[Ment
         if not name:
             continue
         start, end = entity.get("start"), entity.get("end")
-        if name == "region" and isinstance(start, int) and isinstance(end, int) \
-                and understanding.inside_lookalike(text, start, end):
+        if (
+            name == "region"
+            and isinstance(start, int)
+            and isinstance(end, int)
+            and understanding.inside_lookalike(text, start, end)
+        ):
             continue
         surface = text[start:end] if isinstance(start, int) and isinstance(end, int) else str(entity.get("value", ""))
         mention = Mention(name, str(entity.get("value", surface)), start, end, entity.get("role"), surface)
         key = (name, start, end) if start is not None else (name, mention.value)
         if key not in merged or (mention.role and not merged[key].role):
             merged[key] = mention
-    return sorted(merged.values(), key=lambda m: (m.start if m.start is not None else 10**6))
+    return sorted(merged.values(), key=lambda m: m.start if m.start is not None else 10**6)
 
 
 def region_role(text: str, start: int | None, end: int | None) -> str | None:
     """参保地 or 就医地 from the words around the place name, or None when they do not tell."""
     if start is None or end is None:
         return None
-    after, before = text[end:end + 6], text[max(0, start - 6):start]
+    after, before = text[end : end + 6], text[max(0, start - 6) : start]
     if _INSURED_AFTER.search(after):
         return INSURED
     if _TREATMENT_BEFORE.search(before):
@@ -90,7 +103,7 @@ def insurance_owner(text: str, start: int | None) -> str | None:
     a family word (我妈是老家的居民医保), the user's otherwise; None when it is a premium being paid."""
     if start is None:
         return "insurance_type"
-    before = text[max(0, start - 12):start]
+    before = text[max(0, start - 12) : start]
     if _PAID_FOR.search(before):
         return None
     people = list(_PERSON.finditer(before))
@@ -115,8 +128,9 @@ def _resolve_region(mention: Mention) -> regions.Region | None:
     return inside[0].region if inside else None
 
 
-def extract(text: str, entities: Iterable[Mapping[str, Any]], today: date,
-            known: Mapping[str, Any], asked: str | None = None) -> Extraction:
+def extract(
+    text: str, entities: Iterable[Mapping[str, Any]], today: date, known: Mapping[str, Any], asked: str | None = None
+) -> Extraction:
     """Slot values told by one message. `known` holds the slots already filled; `asked` is the slot the
     assistant has just asked for: a place or a date anywhere in the reply fills it."""
     result = Extraction()
@@ -137,9 +151,9 @@ def extract(text: str, entities: Iterable[Mapping[str, Any]], today: date,
     for kind in understanding.named_types(text):
         values.setdefault("account_type", set()).add(kind)
 
-    for slot, found in values.items():
-        if len(found) == 1:
-            result.slots[slot] = next(iter(found))
+    for slot, told in values.items():
+        if len(told) == 1:
+            result.slots[slot] = next(iter(told))
         else:
             result.conflicting.append(slot)
 
@@ -172,8 +186,12 @@ def extract(text: str, entities: Iterable[Mapping[str, Any]], today: date,
     return result
 
 
-def _place_regions(result: Extraction, found: list[tuple[regions.Region, str | None, str | None]],
-                   known: Mapping[str, Any], follow_up: bool) -> None:
+def _place_regions(
+    result: Extraction,
+    found: list[tuple[regions.Region, str | None, str | None]],
+    known: Mapping[str, Any],
+    follow_up: bool,
+) -> None:
     """参保地 / 就医地 for each place: the words around it first, then the NLU's role, then the conversation."""
     slot_of = {INSURED: "insured_region", TREATMENT: "treatment_region"}
     other = {"insured_region": "treatment_region", "treatment_region": "insured_region"}
@@ -194,8 +212,11 @@ def _place_regions(result: Extraction, found: list[tuple[regions.Region, str | N
         else:
             unroled.append(region)
     for region in unroled:
-        if "insured_region" not in result.slots and not known.get("insured_region") and \
-                "treatment_region" in result.slots:
+        if (
+            "insured_region" not in result.slots
+            and not known.get("insured_region")
+            and "treatment_region" in result.slots
+        ):
             result.slots["insured_region"] = region.short
         elif not result.slots and known.get("insured_region") and not known.get("treatment_region"):
             # 那北京呢 after a question about being insured in 上海: the insured place changes.

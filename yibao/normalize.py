@@ -3,6 +3,7 @@
 Every rewrite keeps the text's length, so entity positions found in the normalised text are valid
 in the original one (Rasa stores the user's original text).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -14,8 +15,7 @@ import yaml
 from pypinyin import lazy_pinyin
 
 HOMOPHONES_FILE = Path(__file__).resolve().parent.parent / "data" / "understanding" / "homophones.yml"
-_FULL_WIDTH_ALNUM = {code: code - 0xFEE0 for code in range(0xFF01, 0xFF5F)
-                     if chr(code - 0xFEE0).isalnum()}
+_FULL_WIDTH_ALNUM = {code: code - 0xFEE0 for code in range(0xFF01, 0xFF5F) if chr(code - 0xFEE0).isalnum()}
 
 
 @dataclass(frozen=True)
@@ -34,8 +34,10 @@ def _converter() -> opencc.OpenCC:
 def homophones(path: str = str(HOMOPHONES_FILE)) -> tuple[Homophone, ...]:
     with open(path, encoding="utf-8") as handle:
         entries = yaml.safe_load(handle)["words"]
-    found = [Homophone(entry["word"], tuple(lazy_pinyin(entry["word"])), tuple(entry.get("not_before") or ()))
-             for entry in entries]
+    found = [
+        Homophone(entry["word"], tuple(lazy_pinyin(entry["word"])), tuple(entry.get("not_before") or ()))
+        for entry in entries
+    ]
     # Longer words first: 亲情账户 is fixed as a whole before 亲情 or 账户 are looked at.
     return tuple(sorted(found, key=lambda h: -len(h.word)))
 
@@ -57,17 +59,17 @@ def fix_homophones(text: str) -> str:
     for entry in homophones():
         size = len(entry.word)
         for start in range(len(chars) - size + 1):
-            if any(fixed[start:start + size]) or tuple(sounds[start:start + size]) != entry.sound:
+            if any(fixed[start : start + size]) or tuple(sounds[start : start + size]) != entry.sound:
                 continue
-            window = "".join(chars[start:start + size])
+            window = "".join(chars[start : start + size])
             if window == entry.word:
-                fixed[start:start + size] = [True] * size
+                fixed[start : start + size] = [True] * size
                 continue
-            rest = "".join(chars[start + size:start + size + 2])
+            rest = "".join(chars[start + size : start + size + 2])
             if any(rest.startswith(word) for word in entry.not_before):
                 continue
-            chars[start:start + size] = list(entry.word)
-            fixed[start:start + size] = [True] * size
+            chars[start : start + size] = list(entry.word)
+            fixed[start : start + size] = [True] * size
     return "".join(chars)
 
 

@@ -2,12 +2,12 @@
 
 Usage: python -m yibao.policy_check [TABLE.csv [SOURCES.csv]]
 """
+
 from __future__ import annotations
 
 import sys
-from pathlib import Path
-
 from datetime import date, datetime
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from yibao.policy import DEFAULT_SOURCES, DEFAULT_TABLE, PolicyTable, check_table, load_sources, settling_rows
@@ -26,11 +26,15 @@ def report(table_path: Path, sources_path: Path, today: date | None = None) -> t
         for group in table.conflicts():
             answering = next(row for row in group if row.id in settling_rows(group))
             others = "、".join(row.id for row in group if row is not answering)
-            lines.append(f"{table_path.name}:{answering.line} 冲突按裁决 / conflict settled by its resolution: "
-                         f"{answering.id} 作答，不用 {others}：{answering.resolution}")
+            lines.append(
+                f"{table_path.name}:{answering.line} 冲突按裁决 / conflict settled by its resolution: "
+                f"{answering.id} 作答，不用 {others}：{answering.resolution}"
+            )
         superseded = [row for row in rows if row.status == "superseded"]
-        lines.append(f"{table_path.name}: OK — {len(rows)} rows, {len(rows) - len(superseded)} active, "
-                     f"{len(superseded)} superseded, {len(table.conflicts())} conflicts settled by a resolution")
+        lines.append(
+            f"{table_path.name}: OK — {len(rows)} rows, {len(rows) - len(superseded)} active, "
+            f"{len(superseded)} superseded, {len(table.conflicts())} conflicts settled by a resolution"
+        )
     else:
         lines.append(f"{table_path.name}: {len(errors)} 个错误 / {len(errors)} error(s)")
     return lines, not errors

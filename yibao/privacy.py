@@ -10,6 +10,7 @@ Full-width and other Unicode digits (１３８…) are recognised too. Public se
 numbers (dates, amounts) are left alone. The function is pure and idempotent: masking a masked text
 changes nothing.
 """
+
 from __future__ import annotations
 
 import re
@@ -26,6 +27,7 @@ def _ascii_digits(text: str) -> str:
     if text.isascii():
         return text
     return "".join(str(unicodedata.decimal(c)) if c.isdecimal() else _FULLWIDTH_X.get(c, c) for c in text)
+
 
 _ID18 = r"\d{6}(?:18|19|20)\d{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])\d{3}[\dXx]"
 _CARD_GROUPED = r"\d{4}(?:[ \-]\d{4}){3}(?:[ \-]?\d{1,3})?"
@@ -69,7 +71,7 @@ def mask_personal_numbers(text: str) -> str:
     pieces: list[str] = []
     last = 0
     for match in _PATTERN.finditer(ascii_text):
-        pieces.append(text[last:match.start()])
+        pieces.append(text[last : match.start()])
         pieces.append(_replacement(match))
         last = match.end()
     if not pieces:

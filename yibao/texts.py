@@ -1,4 +1,5 @@
 """The wording the actions assemble (data/texts.yml)."""
+
 from __future__ import annotations
 
 from functools import lru_cache

@@ -4,13 +4,15 @@ describes, whether a binding failed or does not work yet, and whether it is a �
 The cues live in data/understanding/cues.yml; this module only applies them. Texts are expected to be
 normalised first (`yibao.normalize.normalize`).
 """
+
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import yaml
 
@@ -28,6 +30,7 @@ FEATURES = ("亲情账户", "家庭共济")
 class Cues:
     """The cues of data/understanding/cues.yml by their path in the file ("scope.other_products",
     "our_names.亲情账户", "limits"), compiled once."""
+
     patterns: dict[str, tuple[re.Pattern, ...]]
     words: dict[str, tuple[str, ...]]
     family: re.Pattern
@@ -53,8 +56,11 @@ def load_cues(path: str = str(CUES_FILE)) -> Cues:
     family = raw["family"]
     flat = _flatten(raw)
     return Cues(
-        patterns={name: tuple(re.compile(pattern.replace("{family}", family)) for pattern in patterns)
-                  for name, patterns in flat.items() if name not in WORD_LISTS},
+        patterns={
+            name: tuple(re.compile(pattern.replace("{family}", family)) for pattern in patterns)
+            for name, patterns in flat.items()
+            if name not in WORD_LISTS
+        },
         words={name: tuple(flat.get(name, ())) for name in WORD_LISTS},
         family=re.compile(family),
     )
@@ -69,7 +75,9 @@ def named_types(text: str, cues: Cues | None = None) -> list[str]:
     cues = cues or load_cues()
     found: list[tuple[int, str]] = []
     for kind in FEATURES:
-        positions = [match.start() for pattern in cues[f"our_names.{kind}"] for match in [pattern.search(text)] if match]
+        positions = [
+            match.start() for pattern in cues[f"our_names.{kind}"] for match in [pattern.search(text)] if match
+        ]
         if positions:
             found.append((min(positions), kind))
     return [kind for _, kind in sorted(found)]
@@ -143,6 +151,7 @@ def mentions_family(text: str, cues: Cues | None = None) -> bool:
 @dataclass(frozen=True)
 class Reading:
     """What one message says beyond its intent."""
+
     named: tuple[str, ...]
     described: str | None
     outside_scope: bool
@@ -179,15 +188,26 @@ def read(text: str) -> Reading:
     described_all = described_types(text, cues)
     described = described_all[0] if len(described_all) == 1 else None
     ours = bool(named or described)
-    return Reading(named=named, described=described,
-                   outside_scope=outside_scope(text, cues, ours), bind_stage=bind_stage(text, cues),
-                   follow_up=is_follow_up(text, cues), elsewhere=_any(cues["elsewhere"], text),
-                   anchored=anchored(text, cues, ours), described_all=described_all,
-                   family=bool(cues.family.search(text)), wants_person=_any(cues["handoff"], text),
-                   limits=_any(cues["limits"], text), no_money=_any(cues["no_money"], text),
-                   my_money=_any(cues["my_money"], text), what_is=_any(cues["what_is"], text),
-                   comparison=_any(cues["comparison"], text), pilot_list=_any(cues["pilot_list"], text),
-                   more=_any(cues["more"], text.strip()), asked_about=asked_about(text, cues))
+    return Reading(
+        named=named,
+        described=described,
+        outside_scope=outside_scope(text, cues, ours),
+        bind_stage=bind_stage(text, cues),
+        follow_up=is_follow_up(text, cues),
+        elsewhere=_any(cues["elsewhere"], text),
+        anchored=anchored(text, cues, ours),
+        described_all=described_all,
+        family=bool(cues.family.search(text)),
+        wants_person=_any(cues["handoff"], text),
+        limits=_any(cues["limits"], text),
+        no_money=_any(cues["no_money"], text),
+        my_money=_any(cues["my_money"], text),
+        what_is=_any(cues["what_is"], text),
+        comparison=_any(cues["comparison"], text),
+        pilot_list=_any(cues["pilot_list"], text),
+        more=_any(cues["more"], text.strip()),
+        asked_about=asked_about(text, cues),
+    )
 
 
 ASKED_ABOUT = "asked_about."
@@ -199,13 +219,14 @@ def asked_about(text: str, cues: Cues | None = None) -> tuple[tuple[str, str], .
     found = []
     for name, patterns in cues.patterns.items():
         if name.startswith(ASKED_ABOUT) and _any(patterns, text):
-            topic, item = name[len(ASKED_ABOUT):].split(".", 1)
+            topic, item = name[len(ASKED_ABOUT) :].split(".", 1)
             found.append((topic, item))
     return tuple(found)
 
 
-def best_topic(ranking: list[Mapping[str, Any]], topics: Any, floor: float,
-               excluding: tuple[str, ...] = ()) -> str | None:
+def best_topic(
+    ranking: list[Mapping[str, Any]], topics: Any, floor: float, excluding: tuple[str, ...] = ()
+) -> str | None:
     """The likeliest question topic of the classifier's ranking when its confidence reaches `floor`."""
     for entry in sorted(ranking or [], key=lambda e: -float(e.get("confidence") or 0)):
         if entry.get("name") in topics and entry.get("name") not in excluding:

@@ -13,15 +13,17 @@ Definitions (also printed in the report):
 - region asked about: a value of the insured_region / treatment_region slot; it "has no region-specific
   rows" when no active table row other than 全国 covers it (a row for the region or for its province).
 """
+
 from __future__ import annotations
 
 import hashlib
 import hmac
 import os
 from collections import Counter, defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from typing import Any, Iterable
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from yibao import regions
@@ -42,6 +44,7 @@ UNKNOWN_CHANNEL = "(unknown)"
 @dataclass
 class UserTurn:
     """A user message and what the bot did until the next one."""
+
     sender_id: str
     timestamp: float
     text: str
@@ -66,8 +69,12 @@ class UserTurn:
 
     @property
     def no_rows(self) -> bool:
-        return (ANSWER_ACTION in self.actions and not self.slots_after.get("last_rows")
-                and not self.slots_after.get("asked_slot") and bool(self.slots_after.get("topic")))
+        return (
+            ANSWER_ACTION in self.actions
+            and not self.slots_after.get("last_rows")
+            and not self.slots_after.get("asked_slot")
+            and bool(self.slots_after.get("topic"))
+        )
 
     @property
     def unanswered_reason(self) -> str | None:
@@ -215,8 +222,14 @@ def replay(events: Iterable[StoredEvent], lo: float, hi: float) -> Replay:
                     turn.slots_after = dict(slots)
                 parse = data.get("parse_data") or {}
                 intent = event.intent_name or (parse.get("intent") or {}).get("name")
-                turn = UserTurn(sender_id, event.timestamp, str(data.get("text") or ""), intent,
-                                _suggested(parse, intent), data.get("input_channel") or UNKNOWN_CHANNEL)
+                turn = UserTurn(
+                    sender_id,
+                    event.timestamp,
+                    str(data.get("text") or ""),
+                    intent,
+                    _suggested(parse, intent),
+                    data.get("input_channel") or UNKNOWN_CHANNEL,
+                )
                 if inside:
                     turns.append(turn)
                 if not turn.is_payload and turn.text.strip() and intent not in FEEDBACK_INTENTS:
@@ -230,16 +243,23 @@ def replay(events: Iterable[StoredEvent], lo: float, hi: float) -> Replay:
                 if turn is not None:
                     turn.actions.append(event.action_name or data.get("name") or "")
             elif kind == "slot":
-                name, value = data.get("name") or event.action_name, data.get("value")
+                name, value = str(data.get("name") or event.action_name or ""), data.get("value")
                 slots[name] = value
                 if name == "last_rows" and value:
                     last_question = last_text
                 if name == "feedback" and isinstance(value, dict) and inside:
-                    feedback.append(FeedbackEvent(
-                        event.timestamp, conversation_key(sender_id, salt), turn.channel if turn else UNKNOWN_CHANNEL,
-                        bool(value.get("helpful")), value.get("topic"), [str(r) for r in value.get("rows") or []],
-                        mask_value(dict(value.get("slots") or {})),
-                        mask_personal_numbers(last_question) if last_question else None))
+                    feedback.append(
+                        FeedbackEvent(
+                            event.timestamp,
+                            conversation_key(sender_id, salt),
+                            turn.channel if turn else UNKNOWN_CHANNEL,
+                            bool(value.get("helpful")),
+                            value.get("topic"),
+                            [str(r) for r in value.get("rows") or []],
+                            mask_value(dict(value.get("slots") or {})),
+                            mask_personal_numbers(last_question) if last_question else None,
+                        )
+                    )
                 if name in REGION_SLOTS and isinstance(value, str) and value and inside:
                     region_values.append((sender_id, name, value))
             elif kind in ("restart", "reset_slots"):
@@ -261,18 +281,25 @@ def regions_asked(values: list[tuple[str, str, str]], table: PolicyTable | None)
     for sender_id, slot, value in values:
         found = regions.resolve(value)
         key = found.code if found else value
-        entry = grouped.setdefault(key, {"region": found, "value": value, "senders": set(),
-                                         "insured_region": 0, "treatment_region": 0})
+        entry = grouped.setdefault(
+            key, {"region": found, "value": value, "senders": set(), "insured_region": 0, "treatment_region": 0}
+        )
         entry["senders"].add(sender_id)
         entry[slot] += 1
     result = []
     for entry in grouped.values():
         found = entry["region"]
         specific = bool(found) and any(found.is_within(row_region) for row_region in row_regions)
-        result.append(RegionAsked(
-            found.short if found else mask_personal_numbers(entry["value"]),
-            found.province.short if found and found.level == "city" else None,
-            len(entry["senders"]), entry["insured_region"], entry["treatment_region"], specific))
+        result.append(
+            RegionAsked(
+                found.short if found else mask_personal_numbers(entry["value"]),
+                found.province.short if found and found.level == "city" else None,
+                len(entry["senders"]),
+                entry["insured_region"],
+                entry["treatment_region"],
+                specific,
+            )
+        )
     return sorted(result, key=lambda r: (r.has_specific_rows, -r.conversations, r.name))
 
 
@@ -283,9 +310,13 @@ def row_feedback(feedback: list[FeedbackEvent], table: PolicyTable | None) -> li
         for row_id in item.rows:
             if row_id not in by_row:
                 row = table.by_id(row_id) if table else None
-                by_row[row_id] = RowFeedback(row_id, row.topic if row else item.topic,
-                                             row.account_type if row else None, row.region if row else None,
-                                             row.answer if row else None)
+                by_row[row_id] = RowFeedback(
+                    row_id,
+                    row.topic if row else item.topic,
+                    row.account_type if row else None,
+                    row.region if row else None,
+                    row.answer if row else None,
+                )
             if item.helpful:
                 by_row[row_id].helpful += 1
             else:
@@ -294,8 +325,15 @@ def row_feedback(feedback: list[FeedbackEvent], table: PolicyTable | None) -> li
     return sorted(marked, key=lambda r: (-r.unhelpful, r.helpful, r.row_id))
 
 
-def build_report(events: list[StoredEvent], since: date, until: date, table: PolicyTable | None = None,
-                 tz: ZoneInfo = CHINA, source: str = "", threshold: float = DEFAULT_THRESHOLD) -> Report:
+def build_report(
+    events: list[StoredEvent],
+    since: date,
+    until: date,
+    table: PolicyTable | None = None,
+    tz: ZoneInfo = CHINA,
+    source: str = "",
+    threshold: float = DEFAULT_THRESHOLD,
+) -> Report:
     lo, hi = day_bounds(since, until, tz)
     replayed = replay(events, lo, hi)
     user_turns = replayed.turns
@@ -317,8 +355,10 @@ def build_report(events: list[StoredEvent], since: date, until: date, table: Pol
     for turn in user_turns:
         channel_senders[turn.channel].add(turn.sender_id)
         channel_messages[turn.channel] += 1
-    per_channel = sorted(((channel, len(channel_senders[channel]), count)
-                          for channel, count in channel_messages.items()), key=lambda c: (-c[2], c[0]))
+    per_channel = sorted(
+        ((channel, len(channel_senders[channel]), count) for channel, count in channel_messages.items()),
+        key=lambda c: (-c[2], c[0]),
+    )
 
     intents = Counter(turn.intent or "(none)" for turn in user_turns)
 
@@ -340,16 +380,21 @@ def build_report(events: list[StoredEvent], since: date, until: date, table: Pol
             examples.append((text, count, own.most_common(1)[0][0] if own else suggested))
 
     return Report(
-        since=since, until=until, timezone=str(tz), source=source,
+        since=since,
+        until=until,
+        timezone=str(tz),
+        source=source,
         conversations=len({turn.sender_id for turn in user_turns}),
         user_messages=len(user_turns),
         bot_messages=len(replayed.bot_times),
         fallback=sum(1 for turn in user_turns if turn.fallback),
         out_of_scope=sum(1 for turn in user_turns if turn.out_of_scope),
         unanswered=len(unanswered),
-        per_day=per_day, per_channel=per_channel,
+        per_day=per_day,
+        per_channel=per_channel,
         intents=sorted(intents.items(), key=lambda item: (-item[1], item[0])),
-        clusters=grouped, unanswered_examples=examples,
+        clusters=grouped,
+        unanswered_examples=examples,
         feedback=sorted(replayed.feedback, key=lambda f: f.timestamp),
         row_feedback=row_feedback(replayed.feedback, table),
         regions=regions_asked(replayed.region_values, table),

@@ -5,13 +5,14 @@ uni- and bigrams. The texts are taken most frequent first; each joins the existi
 is most similar when that similarity reaches the threshold, else it starts a new group. Deterministic:
 the same texts always give the same groups.
 """
+
 from __future__ import annotations
 
 import re
 import unicodedata
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Iterable
 
 import numpy as np
 

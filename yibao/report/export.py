@@ -8,6 +8,7 @@
 
 Personal numbers are already masked in the texts that reach this module.
 """
+
 from __future__ import annotations
 
 import csv
@@ -28,16 +29,21 @@ def _example(text: str) -> str:
 
 
 def nlu_yaml(report: Report) -> str:
-    lines = [f"# Unanswered questions {report.since}..{report.until}, exported by scripts/report.py.",
-             f"# Label each block: replace {TODO_INTENT} with the intent, remove examples that do not belong,",
-             "# then move the blocks into data/nlu/. Personal numbers are masked.",
-             'version: "3.1"', "nlu:"]
+    lines = [
+        f"# Unanswered questions {report.since}..{report.until}, exported by scripts/report.py.",
+        f"# Label each block: replace {TODO_INTENT} with the intent, remove examples that do not belong,",
+        "# then move the blocks into data/nlu/. Personal numbers are masked.",
+        'version: "3.1"',
+        "nlu:",
+    ]
     if not report.clusters:
         lines[-1] = "nlu: []"
     for number, group in enumerate(report.clusters, start=1):
         reasons = ", ".join(f"{reason} {count}" for reason, count in sorted(group.reasons.items()))
-        lines.append(f"# cluster {number}: {group.cluster.count} messages, {len(group.cluster.examples)} distinct "
-                     f"({reasons}); suggested intent: {group.suggested_intent or '-'}")
+        lines.append(
+            f"# cluster {number}: {group.cluster.count} messages, {len(group.cluster.examples)} distinct "
+            f"({reasons}); suggested intent: {group.suggested_intent or '-'}"
+        )
         lines.append(f"- intent: {TODO_INTENT}")
         lines.append("  examples: |")
         seen = set()

@@ -4,17 +4,21 @@ no external file. Every text that comes from users or the store is masked and HT
 Numbers carry `data-metric` attributes (e.g. `data-metric="day/2026-11-20/conversations"`) so that tests
 and scripts can read them without parsing the layout.
 """
+
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from html import escape
-from typing import Iterable
 
 from yibao.privacy import mask_personal_numbers
 from yibao.report.aggregate import Report
 
-REASON_LABELS = {"fallback": "没听懂 / fallback", "out_of_scope": "超出范围 / out of scope",
-                 "no_rows": "表中无答案 / no table rows"}
+REASON_LABELS = {
+    "fallback": "没听懂 / fallback",
+    "out_of_scope": "超出范围 / out of scope",
+    "no_rows": "表中无答案 / no table rows",
+}
 
 STYLE = """
 body{font-family:-apple-system,"PingFang SC","Hiragino Sans GB","Microsoft YaHei","Noto Sans CJK SC",
@@ -61,29 +65,34 @@ def column_chart(labels: list[str], series: list[tuple[str, list[int]]], height:
     width = 40 + slot * groups
     top = max([max(values) if values else 0 for _, values in series] + [1])
     column = max(3, (slot - 6) // per_group)
-    parts = [f'<svg width="{width}" height="{height + 40}" role="img" '
-             f'viewBox="0 0 {width} {height + 40}">',
-             f'<line x1="35" y1="{height}" x2="{width}" y2="{height}" stroke="#cbd2d9"/>',
-             f'<text x="30" y="12" text-anchor="end">{top}</text><text x="30" y="{height}" text-anchor="end">0</text>']
+    parts = [
+        f'<svg width="{width}" height="{height + 40}" role="img" viewBox="0 0 {width} {height + 40}">',
+        f'<line x1="35" y1="{height}" x2="{width}" y2="{height}" stroke="#cbd2d9"/>',
+        f'<text x="30" y="12" text-anchor="end">{top}</text><text x="30" y="{height}" text-anchor="end">0</text>',
+    ]
     for index, label in enumerate(labels):
         x0 = 40 + index * slot
         for number, (name, values) in enumerate(series):
             value = values[index] if index < len(values) else 0
             h = round(height * value / top) if top else 0
-            parts.append(f'<rect x="{x0 + number * column}" y="{height - h}" width="{column - 1}" height="{h}" '
-                         f'fill="{COLOURS[number % len(COLOURS)]}"><title>{escape(label)} {escape(name)}: {value}'
-                         f'</title></rect>')
+            parts.append(
+                f'<rect x="{x0 + number * column}" y="{height - h}" width="{column - 1}" height="{h}" '
+                f'fill="{COLOURS[number % len(COLOURS)]}"><title>{escape(label)} {escape(name)}: {value}'
+                f"</title></rect>"
+            )
         if groups <= 31 or index % max(1, groups // 31) == 0:
             parts.append(f'<text x="{x0 + slot / 2 - 3}" y="{height + 14}" text-anchor="middle">{escape(label)}</text>')
     parts.append("</svg>")
-    legend = "".join(f'<span style="background:{COLOURS[n % len(COLOURS)]}"></span>{escape(name)}'
-                     for n, (name, _) in enumerate(series))
+    legend = "".join(
+        f'<span style="background:{COLOURS[n % len(COLOURS)]}"></span>{escape(name)}'
+        for n, (name, _) in enumerate(series)
+    )
     return f'<div class="chart">{"".join(parts)}</div><div class="legend">{legend}</div>'
 
 
 def _table(headers: Iterable[str], rows: Iterable[str], numeric: Iterable[int] = ()) -> str:
     numeric = set(numeric)
-    head = "".join(f'<th{" class=num" if i in numeric else ""}>{h}</th>' for i, h in enumerate(headers))
+    head = "".join(f"<th{' class=num' if i in numeric else ''}>{h}</th>" for i, h in enumerate(headers))
     body = "".join(rows)
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
@@ -98,128 +107,229 @@ def render_html(report: Report) -> str:
     r = report
     out: list[str] = []
     title = f"医保家庭助手 运营报告 {r.since} – {r.until}"
-    out.append(f'<!doctype html><html lang="zh-CN"><head><meta charset="utf-8">'
-               f'<meta name="viewport" content="width=device-width,initial-scale=1"><title>{e(title)}</title>'
-               f"<style>{STYLE}</style></head><body>")
-    out.append(f"<h1>医保家庭助手 运营报告 <small class=muted>Operations report</small></h1>")
-    out.append(f'<p class="meta">时间范围 / range: <b>{e(r.since)}</b> – <b>{e(r.until)}</b> ({e(r.timezone)})'
-               f" · 数据来源 / source: {e(r.source)} · 生成于 / generated: {e(r.generated_at.strftime('%Y-%m-%d %H:%M'))}</p>")
+    out.append(
+        f'<!doctype html><html lang="zh-CN"><head><meta charset="utf-8">'
+        f'<meta name="viewport" content="width=device-width,initial-scale=1"><title>{e(title)}</title>'
+        f"<style>{STYLE}</style></head><body>"
+    )
+    out.append("<h1>医保家庭助手 运营报告 <small class=muted>Operations report</small></h1>")
+    out.append(
+        f'<p class="meta">时间范围 / range: <b>{e(r.since)}</b> – <b>{e(r.until)}</b> ({e(r.timezone)})'
+        f" · 数据来源 / source: {e(r.source)} · 生成于 / generated: {e(r.generated_at.strftime('%Y-%m-%d %H:%M'))}</p>"
+    )
 
     # Summary cards.
-    cards = [("会话 / conversations", r.conversations, "conversations"),
-             ("用户消息 / user messages", r.user_messages, "user_messages"),
-             ("机器人回复 / bot messages", r.bot_messages, "bot_messages"),
-             ("兜底 / fallback", f"{r.fallback} ({pct(r.fallback, r.user_messages)})", "fallback"),
-             ("超出范围 / out of scope", f"{r.out_of_scope} ({pct(r.out_of_scope, r.user_messages)})", "out_of_scope"),
-             ("未解答 / unanswered", r.unanswered, "unanswered"),
-             ("有帮助 / helpful", r.helpful, "helpful"),
-             ("没帮助 / not helpful", r.unhelpful, "unhelpful")]
+    cards = [
+        ("会话 / conversations", r.conversations, "conversations"),
+        ("用户消息 / user messages", r.user_messages, "user_messages"),
+        ("机器人回复 / bot messages", r.bot_messages, "bot_messages"),
+        ("兜底 / fallback", f"{r.fallback} ({pct(r.fallback, r.user_messages)})", "fallback"),
+        ("超出范围 / out of scope", f"{r.out_of_scope} ({pct(r.out_of_scope, r.user_messages)})", "out_of_scope"),
+        ("未解答 / unanswered", r.unanswered, "unanswered"),
+        ("有帮助 / helpful", r.helpful, "helpful"),
+        ("没帮助 / not helpful", r.unhelpful, "unhelpful"),
+    ]
     out.append('<section id="summary"><div class="cards">')
     for label, value, metric in cards:
         raw = {"fallback": r.fallback, "out_of_scope": r.out_of_scope}.get(metric, value)
-        out.append(f'<div class="card"><div class="v" data-metric="total/{metric}" data-value="{e(raw)}">{e(value)}'
-                   f'</div><div class="l">{label}</div></div>')
-    out.append(f'<p class="meta">兜底率 / fallback rate <b data-metric="rate/fallback">{pct(r.fallback, r.user_messages)}'
-               f'</b> · 超出范围率 / out-of-scope rate <b data-metric="rate/out_of_scope">'
-               f'{pct(r.out_of_scope, r.user_messages)}</b></p></div></section>')
+        out.append(
+            f'<div class="card"><div class="v" data-metric="total/{metric}" data-value="{e(raw)}">{e(value)}'
+            f'</div><div class="l">{label}</div></div>'
+        )
+    out.append(
+        f'<p class="meta">兜底率 / fallback rate <b data-metric="rate/fallback">{pct(r.fallback, r.user_messages)}'
+        f'</b> · 超出范围率 / out-of-scope rate <b data-metric="rate/out_of_scope">'
+        f"{pct(r.out_of_scope, r.user_messages)}</b></p></div></section>"
+    )
 
     # Per day.
     out.append('<section id="per-day"><h2>每日会话与消息 / Conversations and messages per day</h2>')
     labels = [day.strftime("%m-%d") for day, *_ in r.per_day]
-    out.append(column_chart(labels, [("会话 conversations", [c for _, c, _, _ in r.per_day]),
-                                     ("用户消息 user messages", [u for _, _, u, _ in r.per_day]),
-                                     ("机器人回复 bot messages", [b for _, _, _, b in r.per_day])]))
-    rows = [f"<tr><td>{e(day)}</td>{num(c, f'day/{day}/conversations')}{num(u, f'day/{day}/user_messages')}"
-            f"{num(b, f'day/{day}/bot_messages')}</tr>" for day, c, u, b in r.per_day]
-    out.append(_table(["日期 / day", "会话 / conversations", "用户消息 / user messages", "机器人回复 / bot messages"],
-                      rows, (1, 2, 3)))
+    out.append(
+        column_chart(
+            labels,
+            [
+                ("会话 conversations", [c for _, c, _, _ in r.per_day]),
+                ("用户消息 user messages", [u for _, _, u, _ in r.per_day]),
+                ("机器人回复 bot messages", [b for _, _, _, b in r.per_day]),
+            ],
+        )
+    )
+    rows = [
+        f"<tr><td>{e(day)}</td>{num(c, f'day/{day}/conversations')}{num(u, f'day/{day}/user_messages')}"
+        f"{num(b, f'day/{day}/bot_messages')}</tr>"
+        for day, c, u, b in r.per_day
+    ]
+    out.append(
+        _table(
+            ["日期 / day", "会话 / conversations", "用户消息 / user messages", "机器人回复 / bot messages"],
+            rows,
+            (1, 2, 3),
+        )
+    )
     out.append("</section>")
 
     # Per channel.
     out.append('<section id="per-channel"><h2>各渠道 / Per channel</h2>')
     top = max([m for _, _, m in r.per_channel] + [1])
-    rows = [f"<tr><td>{e(channel)}</td>{num(c, f'channel/{channel}/conversations')}"
-            f"{num(m, f'channel/{channel}/user_messages')}<td>{bar(m, top)}</td></tr>"
-            for channel, c, m in r.per_channel]
-    out.append(_table(["渠道 / channel", "会话 / conversations", "用户消息 / user messages", ""], rows, (1, 2))
-               if rows else '<p class="muted">无数据 / no data</p>')
+    rows = [
+        f"<tr><td>{e(channel)}</td>{num(c, f'channel/{channel}/conversations')}"
+        f"{num(m, f'channel/{channel}/user_messages')}<td>{bar(m, top)}</td></tr>"
+        for channel, c, m in r.per_channel
+    ]
+    out.append(
+        _table(["渠道 / channel", "会话 / conversations", "用户消息 / user messages", ""], rows, (1, 2))
+        if rows
+        else '<p class="muted">无数据 / no data</p>'
+    )
     out.append("</section>")
 
     # Intents.
     out.append('<section id="intents"><h2>意图分布 / Intent distribution</h2>')
     top = max([count for _, count in r.intents] + [1])
-    rows = [f"<tr><td>{e(intent)}</td>{num(count, f'intent/{intent}')}<td class=num>{pct(count, r.user_messages)}</td>"
-            f"<td>{bar(count, top, intent in ('nlu_fallback', 'out_of_scope'))}</td></tr>" for intent, count in r.intents]
-    out.append(_table(["意图 / intent", "次数 / count", "占比 / share", ""], rows, (1, 2))
-               if rows else '<p class="muted">无数据 / no data</p>')
+    rows = [
+        f"<tr><td>{e(intent)}</td>{num(count, f'intent/{intent}')}<td class=num>{pct(count, r.user_messages)}</td>"
+        f"<td>{bar(count, top, intent in ('nlu_fallback', 'out_of_scope'))}</td></tr>"
+        for intent, count in r.intents
+    ]
+    out.append(
+        _table(["意图 / intent", "次数 / count", "占比 / share", ""], rows, (1, 2))
+        if rows
+        else '<p class="muted">无数据 / no data</p>'
+    )
     out.append("</section>")
 
     # Unanswered clusters.
-    out.append('<section id="unanswered"><h2>未能回答的问题（相近问题已合并）/ Questions the bot could not answer, '
-               'near-duplicates grouped</h2>')
+    out.append(
+        '<section id="unanswered"><h2>未能回答的问题（相近问题已合并）/ Questions the bot could not answer, '
+        "near-duplicates grouped</h2>"
+    )
     rows = []
     for number, group in enumerate(r.clusters, start=1):
-        examples = "".join(f"<li>{e(text)} <span class=muted>×{count}</span></li>"
-                           for text, count in group.cluster.examples[:8])
+        examples = "".join(
+            f"<li>{e(text)} <span class=muted>×{count}</span></li>" for text, count in group.cluster.examples[:8]
+        )
         more = len(group.cluster.examples) - 8
         if more > 0:
             examples += f"<li class=muted>… +{more}</li>"
-        reasons = "".join(f'<span class="tag">{e(REASON_LABELS.get(reason, reason))} {count}</span>'
-                          for reason, count in sorted(group.reasons.items()))
-        rows.append(f"<tr><td class=num>{number}</td>{num(group.cluster.count, f'cluster/{number}/count')}"
-                    f"{num(len(group.cluster.examples), f'cluster/{number}/distinct')}"
-                    f'<td data-metric="cluster/{number}/label">{e(group.cluster.label)}</td>'
-                    f'<td><ul class="ex">{examples}</ul></td><td>{reasons}</td>'
-                    f"<td>{e(group.suggested_intent or '–')}</td></tr>")
-    out.append(_table(["#", "次数 / count", "不同说法 / distinct", "代表问题 / question", "例子 / examples",
-                       "原因 / reason", "建议意图 / suggested intent"], rows, (0, 1, 2))
-               if rows else '<p class="muted">没有未解答的问题 / none</p>')
+        reasons = "".join(
+            f'<span class="tag">{e(REASON_LABELS.get(reason, reason))} {count}</span>'
+            for reason, count in sorted(group.reasons.items())
+        )
+        rows.append(
+            f"<tr><td class=num>{number}</td>{num(group.cluster.count, f'cluster/{number}/count')}"
+            f"{num(len(group.cluster.examples), f'cluster/{number}/distinct')}"
+            f'<td data-metric="cluster/{number}/label">{e(group.cluster.label)}</td>'
+            f'<td><ul class="ex">{examples}</ul></td><td>{reasons}</td>'
+            f"<td>{e(group.suggested_intent or '–')}</td></tr>"
+        )
+    out.append(
+        _table(
+            [
+                "#",
+                "次数 / count",
+                "不同说法 / distinct",
+                "代表问题 / question",
+                "例子 / examples",
+                "原因 / reason",
+                "建议意图 / suggested intent",
+            ],
+            rows,
+            (0, 1, 2),
+        )
+        if rows
+        else '<p class="muted">没有未解答的问题 / none</p>'
+    )
     out.append("</section>")
 
     # 没帮助.
     out.append('<section id="unhelpful"><h2>被标记“没帮助”的回答 / Answers marked not helpful</h2>')
-    rows = [f'<tr><td data-metric="unhelpful_row/{e(item.row_id)}"><code>{e(item.row_id)}</code></td>'
-            f"<td>{e(item.topic or '–')}</td><td>{e(item.account_type or '–')}</td><td>{e(item.region or '–')}</td>"
-            f"<td>{e(item.answer) if item.answer is not None else '<span class=muted>（已不在表中 / no longer in the table）</span>'}</td>"
-            f"{num(item.unhelpful, f'unhelpful_row/{item.row_id}/unhelpful')}"
-            f"{num(item.helpful, f'unhelpful_row/{item.row_id}/helpful')}</tr>" for item in r.row_feedback]
-    out.append(_table(["表格行 / row", "主题 / topic", "账户 / account", "地区 / region", "答案 / answer",
-                       "没帮助", "有帮助"], rows, (5, 6)) if rows else '<p class="muted">没有 / none</p>')
+    rows = [
+        f'<tr><td data-metric="unhelpful_row/{e(item.row_id)}"><code>{e(item.row_id)}</code></td>'
+        f"<td>{e(item.topic or '–')}</td><td>{e(item.account_type or '–')}</td><td>{e(item.region or '–')}</td>"
+        f"<td>{e(item.answer) if item.answer is not None else '<span class=muted>（已不在表中 / no longer in the table）</span>'}</td>"
+        f"{num(item.unhelpful, f'unhelpful_row/{item.row_id}/unhelpful')}"
+        f"{num(item.helpful, f'unhelpful_row/{item.row_id}/helpful')}</tr>"
+        for item in r.row_feedback
+    ]
+    out.append(
+        _table(
+            ["表格行 / row", "主题 / topic", "账户 / account", "地区 / region", "答案 / answer", "没帮助", "有帮助"],
+            rows,
+            (5, 6),
+        )
+        if rows
+        else '<p class="muted">没有 / none</p>'
+    )
     unhelpful = [item for item in r.feedback if not item.helpful]
     if unhelpful:
         out.append("<h3>每条反馈 / each feedback</h3>")
         rows = []
         for number, item in enumerate(unhelpful, start=1):
             slots = " ".join(f'<span class="tag">{e(k)}={e(v)}</span>' for k, v in sorted(item.slots.items()))
-            rows.append(f"<tr><td>{e(_time(item.timestamp, r))}</td><td><code>{e(item.conversation)}</code></td>"
-                        f"<td>{e(item.channel)}</td><td>{e(item.topic or '–')}</td>"
-                        f'<td data-metric="feedback/{number}/rows">{e(", ".join(item.rows) or "–")}</td>'
-                        f'<td data-metric="feedback/{number}/question">{e(item.question or "–")}</td>'
-                        f"<td>{slots}</td></tr>")
-        out.append(_table(["时间 / time", "会话 / conversation", "渠道 / channel", "主题 / topic", "行 / rows",
-                           "问题 / question", "槽位 / slots"], rows))
+            rows.append(
+                f"<tr><td>{e(_time(item.timestamp, r))}</td><td><code>{e(item.conversation)}</code></td>"
+                f"<td>{e(item.channel)}</td><td>{e(item.topic or '–')}</td>"
+                f'<td data-metric="feedback/{number}/rows">{e(", ".join(item.rows) or "–")}</td>'
+                f'<td data-metric="feedback/{number}/question">{e(item.question or "–")}</td>'
+                f"<td>{slots}</td></tr>"
+            )
+        out.append(
+            _table(
+                [
+                    "时间 / time",
+                    "会话 / conversation",
+                    "渠道 / channel",
+                    "主题 / topic",
+                    "行 / rows",
+                    "问题 / question",
+                    "槽位 / slots",
+                ],
+                rows,
+            )
+        )
     out.append("</section>")
 
     # Regions.
-    out.append('<section id="regions"><h2>问到但表中没有地区专门规定的地区 / Regions asked about with no '
-               'region-specific rows</h2>')
-    rows = [f'<tr><td data-metric="region_without_rows/{e(region.name)}">{e(region.name)}</td>'
-            f"<td>{e(region.province or '–')}</td>{num(region.conversations, f'region/{region.name}/conversations')}"
-            f"{num(region.as_insured, f'region/{region.name}/insured')}"
-            f"{num(region.as_treatment, f'region/{region.name}/treatment')}</tr>" for region in r.regions_without_rows]
-    out.append(_table(["地区 / region", "省份 / province", "会话 / conversations", "参保地 / insured",
-                       "就医地 / treatment"], rows, (2, 3, 4)) if rows else '<p class="muted">没有 / none</p>')
+    out.append(
+        '<section id="regions"><h2>问到但表中没有地区专门规定的地区 / Regions asked about with no '
+        "region-specific rows</h2>"
+    )
+    rows = [
+        f'<tr><td data-metric="region_without_rows/{e(region.name)}">{e(region.name)}</td>'
+        f"<td>{e(region.province or '–')}</td>{num(region.conversations, f'region/{region.name}/conversations')}"
+        f"{num(region.as_insured, f'region/{region.name}/insured')}"
+        f"{num(region.as_treatment, f'region/{region.name}/treatment')}</tr>"
+        for region in r.regions_without_rows
+    ]
+    out.append(
+        _table(
+            ["地区 / region", "省份 / province", "会话 / conversations", "参保地 / insured", "就医地 / treatment"],
+            rows,
+            (2, 3, 4),
+        )
+        if rows
+        else '<p class="muted">没有 / none</p>'
+    )
     covered = [region for region in r.regions if region.has_specific_rows]
     if covered:
-        out.append("<p>有地区规定的 / with region-specific rows: " + " ".join(
-            f'<span class="tag" data-metric="region_with_rows/{e(region.name)}">{e(region.name)} '
-            f"{region.conversations}</span>" for region in covered) + "</p>")
+        out.append(
+            "<p>有地区规定的 / with region-specific rows: "
+            + " ".join(
+                f'<span class="tag" data-metric="region_with_rows/{e(region.name)}">{e(region.name)} '
+                f"{region.conversations}</span>"
+                for region in covered
+            )
+            + "</p>"
+        )
     out.append("</section>")
 
-    out.append("<footer><p>说明 / notes: 会话 = 一个发送者 ID（按日计算时为当天发过消息的发送者）；用户消息 = 用户发出的消息；"
-               "兜底 = 意图为 nlu_fallback 或触发了兜底动作；未解答 = 兜底、超出范围、或政策表中没有对应行；"
-               "按钮载荷（/intent）不计为问题。地区“无专门规定”= 该地区及其省份在政策表中除“全国”外没有有效行。"
-               "身份证号、手机号、银行卡号已脱敏。<br>A conversation is one sender id; messages are user messages; "
-               "unanswered = fallback, out of scope, or no table rows; ID, mobile and bank card numbers are masked."
-               "</p></footer></body></html>")
+    out.append(
+        "<footer><p>说明 / notes: 会话 = 一个发送者 ID（按日计算时为当天发过消息的发送者）；用户消息 = 用户发出的消息；"
+        "兜底 = 意图为 nlu_fallback 或触发了兜底动作；未解答 = 兜底、超出范围、或政策表中没有对应行；"
+        "按钮载荷（/intent）不计为问题。地区“无专门规定”= 该地区及其省份在政策表中除“全国”外没有有效行。"
+        "身份证号、手机号、银行卡号已脱敏。<br>A conversation is one sender id; messages are user messages; "
+        "unanswered = fallback, out of scope, or no table rows; ID, mobile and bank card numbers are masked."
+        "</p></footer></body></html>"
+    )
     return "\n".join(out)

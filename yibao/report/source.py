@@ -3,15 +3,17 @@
 Rasa's SQLTrackerStore keeps one row per event in the table `events` (sender_id, type_name, timestamp,
 intent_name, action_name, data = the event as JSON). This module only reads it.
 """
+
 from __future__ import annotations
 
 import json
 import os
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
@@ -44,8 +46,10 @@ def _expand(value: Any, environ: Mapping[str, str]) -> Any:
 
     def replace(match: re.Match) -> str:
         if match.group(1) not in environ:
-            raise ReportSourceError(f"endpoints 中引用的环境变量 {match.group(1)} 未设置 / "
-                                    f"environment variable {match.group(1)} used in the endpoints file is not set")
+            raise ReportSourceError(
+                f"endpoints 中引用的环境变量 {match.group(1)} 未设置 / "
+                f"environment variable {match.group(1)} used in the endpoints file is not set"
+            )
         return environ[match.group(1)]
 
     return _ENV_REFERENCE.sub(replace, value)
@@ -67,8 +71,9 @@ def tracker_db_url(endpoints: Path | str = DEFAULT_ENDPOINTS, environ: Mapping[s
     store = config.get("tracker_store") or {}
     # `type: SQL`, or a subclass of Rasa's SQLTrackerStore such as stores.tracker_store.MaskingSQLTrackerStore.
     if "sql" not in str(store.get("type", "")).lower():
-        raise ReportSourceError(f"{path.name} 没有配置 SQL 对话存储，请用 --db 指定 / {path.name} has no SQL "
-                                f"tracker store; pass --db URL")
+        raise ReportSourceError(
+            f"{path.name} 没有配置 SQL 对话存储，请用 --db 指定 / {path.name} has no SQL tracker store; pass --db URL"
+        )
     settings = {key: _expand(value, environ) for key, value in store.items()}
     dialect = settings.get("dialect") or "sqlite"
     host = settings.get("url") or settings.get("host")
@@ -81,10 +86,15 @@ def tracker_db_url(endpoints: Path | str = DEFAULT_ENDPOINTS, environ: Mapping[s
             file = path.resolve().parent / file
         return f"sqlite:///{file}"
     port = settings.get("port")
-    url = sa.engine.URL.create(dialect, username=settings.get("username") or None,
-                               password=settings.get("password") or None, host=host or None,
-                               port=int(port) if port not in (None, "") else None, database=database,
-                               query=settings.get("query") or {})
+    url = sa.engine.URL.create(
+        dialect,
+        username=settings.get("username") or None,
+        password=settings.get("password") or None,
+        host=host or None,
+        port=int(port) if port not in (None, "") else None,
+        database=database,
+        query=settings.get("query") or {},
+    )
     return url.render_as_string(hide_password=False)
 
 
@@ -110,7 +120,7 @@ def read_events(url: str, since: date, until: date, tz: ZoneInfo = CHINA) -> lis
     counts only what happened inside the range. Events are in the order Rasa stored them.
     """
     if url.startswith("sqlite:///") and not url.startswith("sqlite:///:memory:"):
-        file = Path(url[len("sqlite:///"):])
+        file = Path(url[len("sqlite:///") :])
         if not file.exists():
             raise ReportSourceError(f"对话数据库不存在 / tracker store not found: {file}")
     lo, hi = day_bounds(since, until, tz)
@@ -118,20 +128,24 @@ def read_events(url: str, since: date, until: date, tz: ZoneInfo = CHINA) -> lis
         "SELECT sender_id, type_name, timestamp, intent_name, action_name, data FROM events "
         "WHERE timestamp < :hi AND sender_id IN "
         "(SELECT DISTINCT sender_id FROM events WHERE timestamp >= :lo AND timestamp < :hi) "
-        "ORDER BY sender_id, id")
+        "ORDER BY sender_id, id"
+    )
     try:
         engine = sa.create_engine(url)
     except Exception as error:  # noqa: BLE001 - bad URL or missing driver
-        raise ReportSourceError(f"无法连接对话数据库 / cannot open the tracker store {display_url(url)}: {error}") \
-            from error
+        raise ReportSourceError(
+            f"无法连接对话数据库 / cannot open the tracker store {display_url(url)}: {error}"
+        ) from error
     try:
         with engine.connect() as connection:
             if not sa.inspect(connection).has_table("events"):
                 raise ReportSourceError(f"数据库中没有 events 表 / no `events` table in {display_url(url)}")
             records = connection.execute(query, {"lo": lo, "hi": hi}).fetchall()
     except sa.exc.SQLAlchemyError as error:
-        raise ReportSourceError(f"读取对话数据库失败 / cannot read the tracker store {display_url(url)}: "
-                                f"{error.__class__.__name__}: {error}") from error
+        raise ReportSourceError(
+            f"读取对话数据库失败 / cannot read the tracker store {display_url(url)}: "
+            f"{error.__class__.__name__}: {error}"
+        ) from error
     finally:
         engine.dispose()
     events = []
@@ -140,6 +154,14 @@ def read_events(url: str, since: date, until: date, tz: ZoneInfo = CHINA) -> lis
             payload = json.loads(data) if data else {}
         except ValueError:
             payload = {}
-        events.append(StoredEvent(sender_id, type_name, float(timestamp or payload.get("timestamp") or 0),
-                                  intent_name, action_name, payload if isinstance(payload, dict) else {}))
+        events.append(
+            StoredEvent(
+                sender_id,
+                type_name,
+                float(timestamp or payload.get("timestamp") or 0),
+                intent_name,
+                action_name,
+                payload if isinstance(payload, dict) else {},
+            )
+        )
     return events
