@@ -84,7 +84,7 @@ def source_line(rows: Iterable[PolicyRow], table: PolicyTable, texts: Mapping[st
     """来源：网络问答《…》（2025年4月）, or 《…》等3篇（2025年3月至4月）; an operator-kept contact is
     named as such."""
     titles: list[str] = []
-    kinds: list[str] = []
+    first_kind = SEED_KIND
     seed_dates: list[str] = []
     operator_dates: list[str] = []
     for row in rows:
@@ -93,14 +93,15 @@ def source_line(rows: Iterable[PolicyRow], table: PolicyTable, texts: Mapping[st
             operator_dates.append(row.source_date.isoformat())
             continue
         title = source.title if source else row.source
+        if not titles and source:
+            first_kind = source.kind
         if title not in titles:
             titles.append(title)
-            kinds.append(source.kind if source else SEED_KIND)
         seed_dates.append(row.source_date.isoformat())
     parts = []
     if titles:
         more = fill(texts["source_more"], {"count": len(titles)}) if len(titles) > 1 else ""
-        parts.append(f"{kinds[0]}《{titles[0]}》{more}（{month_span(seed_dates)}）")
+        parts.append(f"{first_kind}《{titles[0]}》{more}（{month_span(seed_dates)}）")
     if operator_dates:
         parts.append(fill(texts["source_operator"], {"date": month_span(operator_dates)}))
     return fill(texts["source_line"], {"sources": "；".join(parts)}) if parts else ""

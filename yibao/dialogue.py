@@ -260,7 +260,6 @@ def more_page(
 ) -> Turn:
     """The next rows of the last answer ("还有其他原因")."""
     rows = [row for row in rows_by_ids(table, slots.get("more_rows") or []) if row.valid_on(today)]
-    rows.sort(key=lambda row: list(slots.get("more_rows") or []).index(row.id))
     if not rows:
         return Turn(
             messages=[Message(texts["no_more"], topic_buttons(texts, ["human_handoff"]))], slots={"more_rows": None}

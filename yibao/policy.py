@@ -702,28 +702,36 @@ def pilot_provinces(table: PolicyTable, today: date | None = None) -> dict[str, 
     return listed
 
 
+def _months(dates: Iterable[str]) -> list[str]:
+    return sorted({d[:7] for d in dates if d})
+
+
+def _month_words(month: str, year_shown: bool) -> str:
+    """'2025年4月', or '4月' when the year was just said."""
+    return f"{int(month[:4])}年{int(month[5:7])}月" if year_shown else f"{int(month[5:7])}月"
+
+
 def month_span(dates: Iterable[str]) -> str:
     """'2025年4月', '2025年2月至4月' or '2024年12月至2025年4月' for ISO dates or months."""
-    months = sorted({d[:7] for d in dates if d})
+    months = _months(dates)
     if not months:
         return ""
     first, last = months[0], months[-1]
-    words = f"{int(first[:4])}年{int(first[5:7])}月"
+    words = _month_words(first, True)
     if last != first:
-        words += f"至{int(last[5:7])}月" if last[:4] == first[:4] else f"至{int(last[:4])}年{int(last[5:7])}月"
+        words += "至" + _month_words(last, last[:4] != first[:4])
     return words
 
 
 def months_listed(dates: Iterable[str]) -> str:
     """'2025年4月' or '2025年2月、4月': each snapshot's month, for "截至…的资料"."""
-    months = sorted({d[:7] for d in dates if d})
-    words: list[str] = []
-    for index, month in enumerate(months):
-        same_year = index > 0 and months[index - 1][:4] == month[:4]
-        words.append(f"{int(month[5:7])}月" if same_year else f"{int(month[:4])}年{int(month[5:7])}月")
-    return "、".join(words)
+    months = _months(dates)
+    return "、".join(
+        _month_words(month, index == 0 or months[index - 1][:4] != month[:4]) for index, month in enumerate(months)
+    )
 
 
 def rows_by_ids(table: PolicyTable, ids: Iterable[str]) -> list[PolicyRow]:
-    wanted = set(ids)
-    return [row for row in table.rows if row.id in wanted]
+    """The rows with these ids, in the order of `ids` (unknown ids are left out)."""
+    found = (table.by_id(row_id) for row_id in ids)
+    return [row for row in found if row is not None]
