@@ -126,6 +126,10 @@ def create_app(action_package: str = "actions", cors_origins: Any = "*", auto_re
 
 
 def main(argv: list[str] | None = None) -> None:
+    from rasa_ext.versions import check_versions
+
+    # This start-up mirrors rasa_sdk's own `rasa run actions` (its endpoint module's helpers).
+    check_versions(["rasa-sdk", "sanic"])
     from rasa_sdk import utils
     from rasa_sdk.constants import APPLICATION_ROOT_LOGGER_NAME
     from rasa_sdk.endpoint import create_argument_parser, create_ssl_context

@@ -1,9 +1,12 @@
 """`make bench-compare BEFORE=<git revision>`: this assistant at an earlier revision against the working
-tree, both serving the same trained model, measured in interleaved rounds. Prints answers per second,
+tree, both serving the same trained model, measured in interleaved rounds; or
+`make bench-compare OFF=<patch>`: the working tree without one patch of rasa_ext/ against the working
+tree with all of them (how each patch's gain in docs/benchmarks.md is measured). Prints answers per second,
 p95 and the CPU time the Rasa process and the action server spent per message (from /proc), which
 varies less than throughput on a shared machine. Nothing is asserted.
 
     .venv/bin/python bench/revisions.py --before 32142a5 [--rounds 3] [--seconds 12] [--users 16]
+    .venv/bin/python bench/revisions.py --off graph_runner
 
 The earlier revision is checked out into a temporary `git worktree` that borrows this checkout's
 .venv, models/ and build/ (so both run the same Rasa and the same model); it is removed at the end.
@@ -43,26 +46,30 @@ def checkout(revision: str, folder: Path) -> Path:
     return folder
 
 
-def start(root: Path, work: Path) -> Tuple[subprocess.Popen, subprocess.Popen, str]:
+def start(root: Path, work: Path, patches_off: str = "") -> Tuple[subprocess.Popen, subprocess.Popen, str]:
     """The action server and `rasa run` of the tree at `root`, on a fresh SQLite tracker store."""
     work.mkdir(parents=True, exist_ok=True)
-    env = cluster.base_env()
+    env = cluster.base_env({"YIBAO_PATCHES_OFF": patches_off})
     env["PYTHONPATH"] = str(root)
     action_port, port = cluster.free_port(), cluster.free_port()
     endpoints = yaml.safe_load((root / "endpoints.yml").read_text(encoding="utf-8"))
     endpoints["action_endpoint"]["url"] = f"http://127.0.0.1:{action_port}/webhook"
     endpoints["tracker_store"]["db"] = str(work / "tracker.db")
     (work / "endpoints.yml").write_text(yaml.safe_dump(endpoints, allow_unicode=True), encoding="utf-8")
-    actions = cluster._spawn([str(cluster.VENV_BIN / "rasa"), "run", "actions", "--actions", "actions",
-                              "--port", str(action_port)], env, work / "actions.log", cwd=root)
+    actions = cluster._spawn(cluster.action_server_command(action_port), env, work / "actions.log", cwd=root)
     cluster.wait_http(f"http://127.0.0.1:{action_port}/health", actions, timeout=120)
-    rasa = cluster.start_rasa(port, work / "endpoints.yml", work / "rasa.log", env, model=cluster.MODEL, cwd=root)
+    # An earlier tree may predate the launcher (rasa_ext/): then it is started as it was, with `rasa`.
+    entry = None if (root / "rasa_ext" / "__main__.py").exists() else [str(cluster.VENV_BIN / "rasa")]
+    rasa = cluster.start_rasa(port, work / "endpoints.yml", work / "rasa.log", env, model=cluster.MODEL, cwd=root,
+                              entry=entry)
     return rasa, actions, f"http://127.0.0.1:{port}/webhooks/rest/webhook"
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--before", required=True, help="the earlier git revision")
+    which = parser.add_mutually_exclusive_group(required=True)
+    which.add_argument("--before", help="the earlier git revision")
+    which.add_argument("--off", help="a patch of rasa_ext.PATCHES to leave out (comma-separated for several)")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--seconds", type=float, default=12.0, help="load per round and revision")
     parser.add_argument("--users", type=int, default=16)
@@ -74,10 +81,14 @@ def main() -> int:
     processes: List[subprocess.Popen] = []
     servers: Dict[str, Tuple[subprocess.Popen, subprocess.Popen, str]] = {}
     try:
-        roots = {f"before ({args.before})": checkout(args.before, temp / "before"), "after (working tree)": PROJECT}
-        for name, root in roots.items():
+        if args.off:
+            runs = {f"without {args.off}": (PROJECT, args.off), "with every patch": (PROJECT, "")}
+        else:
+            runs = {f"before ({args.before})": (checkout(args.before, temp / "before"), ""),
+                    "after (working tree)": (PROJECT, "")}
+        for name, (root, off) in runs.items():
             log(f"starting {name}")
-            rasa, actions, url = start(root, temp / f"work-{len(servers)}")
+            rasa, actions, url = start(root, temp / f"work-{len(servers)}", off)
             processes += [rasa, actions]
             first_answer(url, OUR_SCRIPT[0], rasa)
             load(url, OUR_SCRIPT, 1, 30, 60, tag="warmup")

@@ -213,8 +213,9 @@ def start_stock(work: Path, model: Path) -> Running:
     credentials = folder / "credentials.rest.yml"
     credentials.write_text("rest:\n", encoding="utf-8")
     spawned = time.monotonic()
+    # Stock: Rasa's own command, without this project's launcher and patches.
     rasa = start_rasa(port, folder / "endpoints.yml", work / "stock-rasa.log", base_env(), model=model,
-                      credentials=credentials, cwd=folder)
+                      credentials=credentials, cwd=folder, entry=[str(VENV_BIN / "rasa")])
     url = f"http://127.0.0.1:{port}/webhooks/rest/webhook"
     try:
         startup = ready("stock", url, STOCK_SCRIPT, rasa, spawned)

@@ -35,19 +35,12 @@ The same helpers (``prepare_text``) are used by the WeChat and Telegram channels
 
 Action server down or slow
 --------------------------
-Rasa's processor logs the error of a custom action and sends nothing, so the user would see no
-answer. Importing this module (it is imported by every ``rasa run`` whose credentials name it, and
-by ``stores.tracker_store``, which ``rasa shell`` loads through endpoints.yml) calls
-``install_action_apology()``: custom actions the policies predict then run with a time limit
-(``ACTION_SERVER_TIMEOUT`` seconds, default 10, or ``timeout:`` under ``action_endpoint`` in
-endpoints.yml) and, when the action server cannot be reached, answers an error or is too slow, the
-user gets ``APOLOGY_REPLY`` (with 12393) instead of silence. The turn is recorded as usual, so the
-conversation goes on normally once the action server is back. As a second net the REST channel
-itself answers the apology when Rasa raised or produced no message at all for a user's text.
+The action-server apology itself is a Rasa patch (rasa_ext/action_apology.py, installed by the
+launcher ``python -m rasa_ext``). As a second net the REST channel answers the apology when Rasa
+raised or produced no message at all for a user's text.
 """
 from __future__ import annotations
 
-import asyncio
 import hmac
 import json
 import logging
@@ -56,19 +49,16 @@ import unicodedata
 from asyncio import CancelledError
 from typing import Any, Awaitable, Callable, Dict, List, Optional, Text, Tuple, Union
 
-import aiohttp
-import rasa.core.actions.action as rasa_action
 import rasa.utils.endpoints
 from channels.settings import setting
 from rasa.core.channels.channel import CollectingOutputChannel, UserMessage
 from rasa.core.channels.rest import RestInput as RasaRestInput
-from rasa.shared.core.events import BotUttered
-from rasa.shared.exceptions import RasaException
 from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse, ResponseStream
 
 from yibao.privacy import mask_personal_numbers, mask_value
+from yibao.texts import load_texts
 
 logger = logging.getLogger(__name__)
 
@@ -79,14 +69,13 @@ MAX_BODY_BYTES = 1024 * 1024
 SERVER_MAX_BODY_BYTES = 2 * 1024 * 1024
 MAX_SENDER_CHARS = 128
 MAX_TEXT_CHARS = 2000
-DEFAULT_ACTION_TIMEOUT = 10.0
 
 EMPTY_TEXT_REPLY = "请输入您想咨询的问题，例如：亲情账户绑定后多久生效？"
 TOO_LONG_REPLY = (
     f"您的消息太长了（超过{MAX_TEXT_CHARS}字），我没法一次看完。"
     "请用一两句话描述您的问题，例如：家庭共济怎么开通？"
 )
-APOLOGY_REPLY = "抱歉，系统暂时出了点问题，请稍后再试。如需人工帮助，请拨打国家医保服务热线 12393。"
+APOLOGY_REPLY = load_texts()["channel_apology"]
 
 # Bidirectional embeddings/overrides/isolates and the BOM: invisible, and they make logs lie.
 _INVISIBLE = {0x202A, 0x202B, 0x202C, 0x202D, 0x202E, 0x2066, 0x2067, 0x2068, 0x2069, 0xFEFF}
@@ -149,58 +138,6 @@ def _bad_sender(sender: Any) -> Optional[str]:
     if any(unicodedata.category(ch) in ("Cc", "Cs", "Cf") for ch in sender):
         return "sender must not contain control characters"
     return None
-
-
-# ---------------------------------------------------------------------------------- action apology
-def _action_timeout(endpoint: Any) -> float:
-    configured = None
-    if endpoint is not None:
-        configured = (getattr(endpoint, "kwargs", None) or {}).get("timeout")
-    if configured is None:
-        configured = os.environ.get("ACTION_SERVER_TIMEOUT")
-    try:
-        value = float(configured) if configured not in (None, "") else DEFAULT_ACTION_TIMEOUT
-    except (TypeError, ValueError):
-        logger.warning("ACTION_SERVER_TIMEOUT / action_endpoint.timeout %r is not a number; using %s s",
-                       configured, DEFAULT_ACTION_TIMEOUT)
-        value = DEFAULT_ACTION_TIMEOUT
-    return value if value > 0 else DEFAULT_ACTION_TIMEOUT
-
-
-class ApologisingRemoteAction(rasa_action.RemoteAction):
-    """A custom action that, when the action server fails, apologises instead of staying silent."""
-
-    async def run(self, output_channel: Any, nlg: Any, tracker: Any, domain: Any) -> List[Any]:
-        timeout = _action_timeout(self.action_endpoint)
-        try:
-            return await asyncio.wait_for(super().run(output_channel, nlg, tracker, domain), timeout)
-        except rasa_action.ActionExecutionRejection:
-            raise  # a deliberate rejection by the action (e.g. a form), not a fault
-        except asyncio.TimeoutError:
-            reason = f"no answer within {timeout:g} s (ACTION_SERVER_TIMEOUT)"
-        except (RasaException, aiohttp.ClientError, rasa.utils.endpoints.ClientResponseError, OSError) as error:
-            reason = f"{type(error).__name__}: {error}"
-        logger.error("Custom action '%s' failed (%s); the user gets the apology instead.", self.name(), reason)
-        return [BotUttered(APOLOGY_REPLY, metadata={"yibao_apology": True})]
-
-
-_original_action_for_name_or_text = rasa_action.action_for_name_or_text
-
-
-def _action_for_name_or_text(action_name_or_text: Text, domain: Any, action_endpoint: Any) -> Any:
-    action = _original_action_for_name_or_text(action_name_or_text, domain, action_endpoint)
-    if type(action) is rasa_action.RemoteAction:
-        return ApologisingRemoteAction(action.name(), action.action_endpoint)
-    return action
-
-
-def install_action_apology() -> None:
-    """Makes every custom action the processor runs an ``ApologisingRemoteAction`` (idempotent)."""
-    if rasa_action.action_for_name_or_text is not _action_for_name_or_text:
-        rasa_action.action_for_name_or_text = _action_for_name_or_text
-
-
-install_action_apology()
 
 
 # ---------------------------------------------------------------------------------- the channel

@@ -3,8 +3,11 @@ with the tracker store in PostgreSQL and the lock store in Redis (endpoints.scal
 
     python -m deploy.cluster --rasa 2 --actions 2 --port 8080       # runs until Ctrl-C
 
-The same helpers start the servers of tests/test_scale_out.py, tests/test_persistence.py and bench/.
-Every process is started in its own session and stopped by its own process id.
+This module is the one launcher of the project's servers: the same helpers start the servers of
+`make run`'s tests, the scale-out tests, the benchmarks and the scale profile. Rasa always starts
+through `python -m rasa_ext` (version guard and patches, rasa_ext/), the action server through
+`python -m actions.server`. Every process is started in its own session and stopped by its own
+process id.
 """
 from __future__ import annotations
 
@@ -107,9 +110,22 @@ def _spawn(args: List[str], env: Dict[str, str], log: Path, cwd: Path = PROJECT)
                                 stdin=subprocess.DEVNULL, start_new_session=True)
 
 
+def python() -> str:
+    """The interpreter of the project's virtualenv (the one running this, in tests and benchmarks)."""
+    candidate = VENV_BIN / "python"
+    return str(candidate if candidate.exists() else Path(sys.executable))
+
+
+# Rasa with the version guard and the patches of rasa_ext/ (same arguments as `rasa`).
+RASA_COMMAND = [python(), "-m", "rasa_ext"]
+
+
+def action_server_command(port: int) -> List[str]:
+    return [python(), "-m", "actions.server", "--actions", "actions", "--port", str(port)]
+
+
 def start_action_server(port: int, log: Path, env: Optional[Dict[str, str]] = None) -> subprocess.Popen:
-    return _spawn([str(VENV_BIN / "rasa"), "run", "actions", "--actions", "actions", "--port", str(port)],
-                  env or base_env(), log)
+    return _spawn(action_server_command(port), env or base_env(), log)
 
 
 def rest_credentials(folder: Path) -> Path:
@@ -126,11 +142,17 @@ def start_rasa(port: int, endpoints: Path, log: Path, env: Optional[Dict[str, st
     """`rasa run` (REST channel unless `credentials` names another file). Not waited for: call
     wait_rasa (model loading takes ~40 s). `entry` replaces the `rasa` command (same arguments)."""
     credentials = credentials or rest_credentials(log.parent)
-    args = [*(entry or [str(VENV_BIN / "rasa")]), "run", "--model", str(model), "--endpoints", str(endpoints),
-            "--credentials", str(credentials), "--port", str(port), "--interface", "127.0.0.1"]
+    args = rasa_run_command(port, endpoints, credentials, model, entry)
     if enable_api:
         args.append("--enable-api")
     return _spawn(args, env or base_env(), log, cwd=cwd)
+
+
+def rasa_run_command(port: int, endpoints: Path, credentials: Path, model: Path = MODEL,
+                     entry: Optional[List[str]] = None) -> List[str]:
+    """`rasa run` on 127.0.0.1:`port` through the launcher (`entry` replaces it, same arguments)."""
+    return [*(entry or RASA_COMMAND), "run", "--model", str(model), "--endpoints", str(endpoints),
+            "--credentials", str(credentials), "--port", str(port), "--interface", "127.0.0.1"]
 
 
 def wait_rasa(port: int, process: subprocess.Popen, timeout: float = 300) -> float:

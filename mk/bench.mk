@@ -12,9 +12,10 @@ bench-quick: train
 	$(PY) bench/run.py --quick --skip-nlu
 
 # This assistant at an earlier git revision against the working tree, same model, interleaved rounds:
-# answers/s, p95 and CPU per message (about 4 minutes), e.g. `make bench-compare BEFORE=32142a5`.
+# answers/s, p95 and CPU per message (about 4 minutes), e.g. `make bench-compare BEFORE=32142a5`;
+# `make bench-compare OFF=graph_runner`: the working tree without that patch of rasa_ext/ against it with all.
 bench-compare: train
-	$(PY) bench/revisions.py --before $(or $(BEFORE),HEAD)
+	$(PY) bench/revisions.py $(if $(OFF),--off $(OFF),--before $(or $(BEFORE),HEAD))
 
 # Two Rasa replicas and two action servers behind nginx on PostgreSQL + Redis, until Ctrl-C.
 scale-out: train

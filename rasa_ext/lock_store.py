@@ -1,9 +1,11 @@
 """Rasa's Redis lock store, with the wait for a conversation's turn fixed for replicas that die.
 
+Replaces ``rasa.core.lock_store.LockStore._acquire_lock`` (in a subclass of ``RedisLockStore``).
+
 endpoints.scale.yml::
 
     lock_store:
-      type: deploy.lock_store.FairRedisLockStore
+      type: rasa_ext.lock_store.FairRedisLockStore
       url: ...          # the same keys as `type: redis`
       port: ...
       db: ...
@@ -24,12 +26,13 @@ the messages after it keep waiting for it). Everything else
 (keys, ticket format, expiry) is Rasa's ``RedisLockStore``: replicas with either class can share a
 Redis. Like Rasa's, the lock is read, changed and written without a Redis transaction.
 """
+
 from __future__ import annotations
 
 import asyncio
 import logging
 import time
-from typing import Any, Optional, Text
+from typing import Any
 
 from rasa.core import lock_store as rasa_lock_store
 from rasa.core.lock import Ticket, TicketLock
@@ -41,13 +44,13 @@ logger = logging.getLogger(__name__)
 class FairRedisLockStore(RedisLockStore):
     """``RedisLockStore`` whose waiting messages never outwait their own ticket."""
 
-    def __init__(self, endpoint_config: Optional[Any] = None, **kwargs: Any) -> None:
+    def __init__(self, endpoint_config: Any | None = None, **kwargs: Any) -> None:
         # Rasa builds a lock store named by module path as `cls(endpoint_config=...)`.
         if endpoint_config is not None:
             kwargs = {"host": endpoint_config.url or "localhost", **endpoint_config.kwargs, **kwargs}
         super().__init__(**kwargs)
 
-    async def _acquire_lock(self, conversation_id: Text, ticket: int, wait_time_in_seconds: float) -> TicketLock:
+    async def _acquire_lock(self, conversation_id: str, ticket: int, wait_time_in_seconds: float) -> TicketLock:
         logger.debug("Acquiring lock for conversation '%s'.", conversation_id)
         while True:
             lock = self.get_lock(conversation_id) or self.create_lock(conversation_id)
@@ -62,7 +65,12 @@ class FairRedisLockStore(RedisLockStore):
                 self.save_lock(lock)
                 logger.debug("Acquired lock for conversation '%s'.", conversation_id)
                 return lock
-            logger.debug("Conversation '%s': %d message(s) ahead of ticket %d; retrying in %s s.",
-                         conversation_id, len(ahead), ticket, wait_time_in_seconds)
+            logger.debug(
+                "Conversation '%s': %d message(s) ahead of ticket %d; retrying in %s s.",
+                conversation_id,
+                len(ahead),
+                ticket,
+                wait_time_in_seconds,
+            )
             await asyncio.sleep(wait_time_in_seconds)
             self.update_lock(conversation_id)

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# `make lint`: ruff (lint and format check) and mypy on yibao/, from their own virtualenv.
+# `make lint`: ruff (lint and format check) and mypy on yibao/ and rasa_ext/, from their own virtualenv.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -14,7 +14,7 @@ if [ ! -f "$STAMP" ]; then
   touch "$STAMP"
 fi
 
-"$VENV/bin/ruff" check yibao/
-"$VENV/bin/ruff" format --check yibao/
-"$VENV/bin/mypy" -p yibao
+"$VENV/bin/ruff" check yibao/ rasa_ext/
+"$VENV/bin/ruff" format --check yibao/ rasa_ext/
+"$VENV/bin/mypy" -p yibao -p rasa_ext
 echo "lint: OK"

@@ -4,7 +4,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export PYTHONPATH="$PWD"
 export RASA_TELEMETRY_ENABLED=false
-RASA=.venv/bin/rasa
+# Rasa through the project's launcher: version guard and patches (rasa_ext/), warnings to logs/warnings.log.
+RASA=(.venv/bin/python -m rasa_ext)
 ACTIONS_PORT="${ACTIONS_PORT:-5055}"
 RASA_PORT="${RASA_PORT:-5005}"
 mkdir -p logs
@@ -44,7 +45,7 @@ done
 sed "s#localhost:5055/webhook#localhost:$ACTIONS_PORT/webhook#" endpoints.yml > build/endpoints.yml
 
 if [ "${1:-}" = "shell" ]; then
-  "$RASA" shell --model models/yibao.tar.gz --endpoints build/endpoints.yml --port "$RASA_PORT"
+  "${RASA[@]}" shell --model models/yibao.tar.gz --endpoints build/endpoints.yml --port "$RASA_PORT"
   exit 0
 fi
 
@@ -52,5 +53,5 @@ echo "==> 医保家庭助手 starting on http://localhost:$RASA_PORT (first answ
 echo "    REST:  curl -s localhost:$RASA_PORT/webhooks/rest/webhook -d '{\"sender\":\"me\",\"message\":\"亲情账户多久生效\"}'"
 echo "    Web chat: http://localhost:$RASA_PORT/chat/"
 echo "    shell: make shell"
-"$RASA" run --model models/yibao.tar.gz --endpoints build/endpoints.yml --credentials build/credentials.yml \
+"${RASA[@]}" run --model models/yibao.tar.gz --endpoints build/endpoints.yml --credentials build/credentials.yml \
   --port "$RASA_PORT" --cors "${CORS_ARGS[@]}" ${API_ARGS[@]+"${API_ARGS[@]}"}

@@ -29,7 +29,7 @@ grep -E "^conversations:" results/conversations.log
 $PY -m quality.gate conversations results/conversations.json
 
 echo "==> Rasa test stories (tests/stories)"
-$RASA test core --stories tests/stories --model models/yibao.tar.gz --endpoints endpoints.yml \
+$PY -m rasa_ext test core --stories tests/stories --model models/yibao.tar.gz --endpoints endpoints.yml \
   --out results/stories --fail-on-prediction-errors >results/stories.log 2>&1 || {
   tail -50 results/stories.log; cat results/stories/failed_test_stories.yml 2>/dev/null; exit 1; }
 grep -E "Correct|Accuracy|stories" results/stories.log | tail -3 || true

@@ -183,7 +183,7 @@ def lock_store_problem(config: Optional[Dict[str, Any]], timeout: float = 5.0) -
     store_type = str(config["type"]).lower()
     if store_type not in ("redis", "concurrent_redis"):
         problem = _import_problem(section, str(config["type"]))
-        # A subclass of Rasa's Redis lock store named so (deploy.lock_store.FairRedisLockStore) takes
+        # A subclass of Rasa's Redis lock store named so (rasa_ext.lock_store.FairRedisLockStore) takes
         # the same keys: check its Redis too.
         if problem or not store_type.endswith("redislockstore"):
             return problem

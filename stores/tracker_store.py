@@ -24,9 +24,8 @@ keeps working and can be read back by ``type: SQL``.
   knows how many of a tracker's events are already stored (from the ``retrieve`` or ``save`` that
   produced it) instead of counting them with a query on every turn; a tracker that came from
   elsewhere is counted as Rasa does. Rows are inserted in one statement.
-* Importing it also installs the action-server apology of ``channels.rest`` (so ``rasa shell``,
-  which loads no channel module of this project, gets it too) and the Rasa speed fixes of
-  ``stores.speed``.
+* Importing it changes nothing else: the Rasa patches (the action-server apology, the speed fixes)
+  are installed by the launcher ``python -m rasa_ext`` (rasa_ext/__init__.py).
 """
 from __future__ import annotations
 
@@ -44,21 +43,13 @@ from rasa.shared.core.events import Event, SessionStarted
 from rasa.shared.core.trackers import DialogueStateTracker
 from rasa.shared.nlu.constants import INTENT_NAME_KEY
 
-from channels.rest import install_action_apology
-from stores.speed import (cached_action_result_validation, direct_fake_features, remembered_event_types,
-                          sequential_graph_runs, tune_sqlite_engine)
+from rasa_ext.sqlite_engine import tune_sqlite_engine
 from stores.connectivity import Unreachable, wait_for_sql
 from yibao.privacy import mask_value
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_CONNECT_TIMEOUT = 30.0
-
-install_action_apology()
-cached_action_result_validation()
-remembered_event_types()
-sequential_graph_runs()
-direct_fake_features()
 
 # How many of a tracker's events are in the database, set on trackers this store read or wrote.
 STORED_EVENTS = "_yibao_stored_events"

@@ -14,7 +14,7 @@ from typing import Any, Dict, List, Optional, Sequence
 
 import yaml
 
-from servers import MODEL, PROJECT, VENV_BIN, free_port
+from servers import PROJECT, cluster, free_port
 
 QUIET_ENV = {
     "PYTHONPATH": str(PROJECT),
@@ -64,9 +64,7 @@ class RasaServer:
         endpoints, credentials = self.workdir / "endpoints.yml", self.workdir / "credentials.yml"
         endpoints.write_text(yaml.safe_dump(self.endpoints, allow_unicode=True), encoding="utf-8")
         credentials.write_text(yaml.safe_dump(self.credentials, allow_unicode=True), encoding="utf-8")
-        return [str(VENV_BIN / "rasa"), "run", "--model", str(MODEL), "--endpoints", str(endpoints),
-                "--credentials", str(credentials), "--port", str(self.port), "--interface", "127.0.0.1",
-                *self.args]
+        return [*cluster.rasa_run_command(self.port, endpoints, credentials), *self.args]
 
     def start(self, timeout: float = 300) -> "RasaServer":
         # The model refers to build/spacy_zh relative to the project, so Rasa runs there.

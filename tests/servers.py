@@ -1,55 +1,34 @@
-"""Start and stop the project's servers for tests (a real action server, a real Rasa server)."""
+"""The tests' names for the one launcher, deploy/cluster.py (a real action server, a real Rasa server)."""
 from __future__ import annotations
 
-import os
-import socket
 import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 
 PROJECT = Path(__file__).resolve().parent.parent
-VENV_BIN = Path(sys.executable).parent
-MODEL = PROJECT / "models" / "yibao.tar.gz"
+if str(PROJECT) not in sys.path:
+    sys.path.insert(0, str(PROJECT))
 
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_http(url: str, process: subprocess.Popen, timeout: float = 180) -> None:
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"server exited with {process.returncode} before answering {url}")
-        try:
-            with urllib.request.urlopen(url, timeout=2):
-                return
-        except OSError:
-            time.sleep(0.5)
-    raise TimeoutError(url)
+from deploy import cluster  # noqa: E402
+from deploy.cluster import MODEL, RASA_COMMAND, VENV_BIN, free_port  # noqa: E402,F401
 
 
 def env() -> dict[str, str]:
-    return {**os.environ, "PYTHONPATH": str(PROJECT), "TF_CPP_MIN_LOG_LEVEL": "3", "RASA_TELEMETRY_ENABLED": "false"}
+    return cluster.base_env()
+
+
+def wait_http(url: str, process: subprocess.Popen, timeout: float = 180) -> None:
+    cluster.wait_http(url, process, timeout)
 
 
 def start_action_server(port: int, log: Path) -> subprocess.Popen:
-    process = subprocess.Popen([str(VENV_BIN / "rasa"), "run", "actions", "--actions", "actions", "--port", str(port)],
-                               cwd=PROJECT, env=env(), stdout=open(log, "wb"), stderr=subprocess.STDOUT)
-    wait_http(f"http://127.0.0.1:{port}/health", process)
+    process = cluster.start_action_server(port, log)
+    cluster.wait_http(f"http://127.0.0.1:{port}/health", process, 180)
     return process
 
 
 def stop(process: subprocess.Popen) -> None:
-    process.terminate()
-    try:
-        process.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        process.kill()
+    cluster.stop(process, timeout=20)
 
 
 def write_endpoints(directory: Path, action_port: int) -> Path:

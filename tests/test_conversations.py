@@ -15,7 +15,10 @@ pytestmark = pytest.mark.skipif(not MODEL.exists(), reason="needs the trained mo
 
 @pytest.fixture(scope="module")
 def agent(tmp_path_factory):
+    import rasa_ext
     from rasa.core.agent import Agent
+
+    rasa_ext.install()  # as the launcher does for a server
     from rasa.utils.endpoints import EndpointConfig
 
     port = free_port()

@@ -208,7 +208,7 @@ def test_preflight_checks_the_lock_store_and_custom_types(tmp_path):
 
     # The scale profile's own Redis lock store class is checked like `type: redis`.
     endpoints = _endpoints(tmp_path, tracker_store={"type": "SQL", "dialect": "sqlite", "db": "t.db"},
-                           lock_store={"type": "deploy.lock_store.FairRedisLockStore", "url": "127.0.0.1",
+                           lock_store={"type": "rasa_ext.lock_store.FairRedisLockStore", "url": "127.0.0.1",
                                        "port": closed})
     result = _preflight(endpoints)
     assert result.returncode == 2 and f"127.0.0.1:{closed}" in result.stderr and "start Redis" in result.stderr
@@ -246,3 +246,22 @@ def test_rasa_run_stops_with_a_clear_error_when_postgresql_is_unreachable(tmp_pa
     assert "TrackerStoreUnreachable" in text
     assert "无法连接对话存储 tracker_store" in text and "under tracker_store in endpoints.yml" in text
     assert "pw-must-not-show" not in text
+
+
+def test_rasa_run_stops_when_the_tracker_store_cannot_be_imported(tmp_path):
+    """Rasa's default would be an in-memory store after one warning: every conversation lost, no masking."""
+    (tmp_path / "store_with_missing_driver.py").write_text("import no_such_database_driver\n", encoding="utf-8")
+    server = RasaServer(tmp_path, free_port(), tracker_store={"type": "store_with_missing_driver.Store"},
+                        env={"PYTHONPATH": f"{tmp_path}:{PROJECT}"})
+    process = subprocess.Popen(server.command(), cwd=PROJECT, env=server.env, stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        output, _ = process.communicate(timeout=240)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        pytest.fail("rasa run started without its tracker store")
+    text = output.decode("utf-8", errors="replace")
+    assert process.returncode != 0
+    assert "TrackerStoreNotCreated" in text
+    assert "type 'store_with_missing_driver.Store' under tracker_store in endpoints.yml" in text
+    assert "Using `InMemoryTrackerStore` instead" not in text

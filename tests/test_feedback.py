@@ -23,7 +23,10 @@ ID_NUMBER = "110101199003071234"
 
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory):
+    import rasa_ext
     from rasa.core.agent import Agent
+
+    rasa_ext.install()  # as the launcher does for a server
     from rasa.core.tracker_store import SQLTrackerStore
     from rasa.utils.endpoints import EndpointConfig
 

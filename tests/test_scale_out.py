@@ -304,7 +304,7 @@ def test_a_ticket_left_by_a_dead_replica_expires_instead_of_blocking_its_convers
     that next message waiting forever here: both tickets expire before its next look.)"""
     if not port_open(REDIS["port"], REDIS["host"]):
         pytest.skip(f"Redis is not reachable on {REDIS['host']}:{REDIS['port']}")
-    from deploy.lock_store import FairRedisLockStore
+    from rasa_ext.lock_store import FairRedisLockStore
 
     prefix = f"yibaotest{uuid.uuid4().hex[:8]}"
     store = FairRedisLockStore(host=REDIS["host"], port=REDIS["port"], db=REDIS_DB, key_prefix=prefix)

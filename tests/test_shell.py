@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from servers import MODEL, PROJECT, VENV_BIN, free_port, start_action_server, stop, write_endpoints
+from servers import MODEL, PROJECT, RASA_COMMAND, free_port, start_action_server, stop, write_endpoints
 
 TMUX = shutil.which("tmux")
 IN_CI = bool(os.environ.get("CI"))
@@ -124,7 +124,8 @@ def shell(tmp_path_factory):
            "LANG": "C.UTF-8", "TERM": "screen", "SQLALCHEMY_SILENCE_UBER_WARNING": "1"}
     # The same command `make shell` runs (scripts/run.sh shell), on free ports and a temporary tracker
     # store; the server's log goes to a file so the terminal shows what a person sees.
-    command = (f"cd {PROJECT} && {VENV_BIN / 'rasa'} shell --model {MODEL} --endpoints {endpoints} "
+    launcher = " ".join(RASA_COMMAND)
+    command = (f"cd {PROJECT} && {launcher} shell --model {MODEL} --endpoints {endpoints} "
                f"--port {rasa_port} 2>{tmp / 'rasa.log'}; echo RASA-SHELL-EXITED $?; sleep 60")
     terminal = Terminal(command, env)
     try:

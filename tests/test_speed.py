@@ -1,4 +1,4 @@
-"""The Rasa speed fixes (stores/speed.py, stores/tracker_store.py) change cost, not behaviour.
+"""The Rasa speed fixes (rasa_ext/, stores/tracker_store.py) change cost, not behaviour.
 
 Each fix is checked against Rasa's own code path on the same input: the action-result validator
 against ``jsonschema.validate``, the remembered event types against the subclass walk, the sequential
@@ -19,8 +19,8 @@ PROJECT = Path(__file__).resolve().parent.parent
 if str(PROJECT) not in sys.path:
     sys.path.insert(0, str(PROJECT))
 
-import stores.tracker_store  # noqa: E402,F401 - installs the fixes
-from stores.speed import graph_run_order  # noqa: E402
+import rasa_ext  # noqa: E402
+from rasa_ext.graph_runner import graph_run_order  # noqa: E402
 from stores.tracker_store import MaskingSQLTrackerStore  # noqa: E402
 
 from rasa.core.actions.action import RemoteAction  # noqa: E402
@@ -33,6 +33,8 @@ from rasa.shared.core.domain import Domain  # noqa: E402
 from rasa.shared.core.events import (ActionExecuted, BotUttered, Event, SessionStarted, SlotSet,  # noqa: E402
                                      UserUttered)
 from rasa.shared.core.trackers import DialogueStateTracker  # noqa: E402
+
+rasa_ext.install()
 
 # ---------------------------------------------------------------- action results
 

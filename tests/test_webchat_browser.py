@@ -19,7 +19,7 @@ from urllib.parse import urlparse
 import pytest
 import yaml
 
-from servers import MODEL, PROJECT, VENV_BIN, env, free_port, start_action_server, stop, write_endpoints, wait_http
+from servers import MODEL, PROJECT, cluster, env, free_port, start_action_server, stop, write_endpoints, wait_http
 
 CHROMIUM = Path("/usr/bin/chromium")
 WEBCHAT_BUNDLE = PROJECT / "web" / "node_modules" / "rasa-webchat" / "lib" / "index.js"
@@ -58,8 +58,7 @@ def rasa_url(tmp_path_factory):
     endpoints = write_endpoints(tmp, action_port)
     log = tmp / "rasa.log"
     rasa = subprocess.Popen(
-        [str(VENV_BIN / "rasa"), "run", "--model", str(MODEL), "--endpoints", str(endpoints),
-         "--credentials", str(CREDENTIALS), "--port", str(rasa_port), "--interface", "127.0.0.1"],
+        cluster.rasa_run_command(rasa_port, endpoints, CREDENTIALS),
         cwd=PROJECT, env={**env(), **SERVER_ENV}, stdout=open(log, "wb"), stderr=subprocess.STDOUT)
     try:
         wait_http(f"http://127.0.0.1:{rasa_port}/webhooks/socketio/", rasa, timeout=300)
