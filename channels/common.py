@@ -8,7 +8,7 @@ user may send or what a user is told lives here, once, so that the channels cann
 from __future__ import annotations
 
 import unicodedata
-from typing import Any, List, Optional, Tuple
+from typing import Any
 
 from yibao.privacy import mask_personal_numbers
 from yibao.texts import load_texts
@@ -61,7 +61,7 @@ async def read_body(request: Any, max_bytes: int = MAX_BODY_BYTES) -> bytes:
     if getattr(request, "stream", None) is None:
         body = request.body or b""
     else:
-        chunks: List[bytes] = []
+        chunks: list[bytes] = []
         size = 0
         async for chunk in request.stream:
             if chunk:
@@ -100,8 +100,7 @@ def strip_control(value: str) -> str:
         out = [
             ch
             for i, ch in enumerate(kept)
-            if ch != _ZWJ
-            or not ((i > 0 and kept[i - 1] in _DIGITS) or (i + 1 < len(kept) and kept[i + 1] in _DIGITS))
+            if ch != _ZWJ or not ((i > 0 and kept[i - 1] in _DIGITS) or (i + 1 < len(kept) and kept[i + 1] in _DIGITS))
         ]
     return "".join(out)
 
@@ -112,7 +111,7 @@ def clean_text(value: str) -> str:
     return mask_personal_numbers(strip_control(value)).strip()
 
 
-def prepare_text(value: str, max_chars: int = MAX_TEXT_CHARS) -> Tuple[str, Optional[str]]:
+def prepare_text(value: str, max_chars: int = MAX_TEXT_CHARS) -> tuple[str, str | None]:
     """``(text_for_rasa, None)``, or ``("", reply)`` when the text must not reach the NLU: empty or
     white space only (a prompt) or longer than ``max_chars`` (ask for a shorter question)."""
     cleaned = clean_text(value)

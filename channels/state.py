@@ -23,8 +23,9 @@ import time
 import uuid
 from abc import ABC, abstractmethod
 from collections import OrderedDict
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from typing import Any, AsyncIterator, Callable, Optional, Tuple
+from typing import Any
 
 from rasa.core.lock_store import RedisLockStore
 
@@ -54,7 +55,7 @@ class ChannelState(ABC):
         """Stores ``value`` under ``key`` for ``ttl`` seconds (replacing what was there)."""
 
     @abstractmethod
-    async def get(self, key: str) -> Optional[str]:
+    async def get(self, key: str) -> str | None:
         """The value, or None when missing or expired."""
 
     @abstractmethod
@@ -77,7 +78,7 @@ class ChannelState(ABC):
         except ValueError:
             return None  # written by something else: treat as missing rather than fail a user's turn
 
-    async def wait_for(self, key: str, timeout: float, interval: float = POLL_SECONDS) -> Optional[str]:
+    async def wait_for(self, key: str, timeout: float, interval: float = POLL_SECONDS) -> str | None:
         """Polls until ``key`` has a value or ``timeout`` seconds passed (then None)."""
         deadline = time.monotonic() + max(timeout, 0.0)
         while True:
@@ -112,14 +113,14 @@ class MemoryState(ChannelState):
     def __init__(self, max_entries: int = DEFAULT_MAX_ENTRIES, clock: Callable[[], float] = time.monotonic) -> None:
         self.max_entries = max_entries
         self._clock = clock
-        self._items: "OrderedDict[str, Tuple[str, float]]" = OrderedDict()
+        self._items: OrderedDict[str, tuple[str, float]] = OrderedDict()
         self._writes = 0
 
     def __len__(self) -> int:
         self._sweep()
         return len(self._items)
 
-    def _live(self, key: str) -> Optional[str]:
+    def _live(self, key: str) -> str | None:
         item = self._items.get(key)
         if item is None:
             return None
@@ -152,7 +153,7 @@ class MemoryState(ChannelState):
     async def put(self, key: str, value: str, ttl: float) -> None:
         self._store(key, value, ttl)
 
-    async def get(self, key: str) -> Optional[str]:
+    async def get(self, key: str) -> str | None:
         return self._live(key)
 
     async def delete(self, key: str) -> None:
@@ -188,7 +189,7 @@ class RedisState(ChannelState):
         return max(int(ttl * 1000), 1)
 
     @staticmethod
-    def _text(value: Any) -> Optional[str]:
+    def _text(value: Any) -> str | None:
         if value is None:
             return None
         return value.decode("utf-8") if isinstance(value, bytes) else str(value)
@@ -199,7 +200,7 @@ class RedisState(ChannelState):
     async def put(self, key: str, value: str, ttl: float) -> None:
         self.client.set(self._key(key), value, px=self._ms(ttl))
 
-    async def get(self, key: str) -> Optional[str]:
+    async def get(self, key: str) -> str | None:
         return self._text(self.client.get(self._key(key)))
 
     async def delete(self, key: str) -> None:
@@ -215,7 +216,7 @@ def channel_prefix(lock_key_prefix: str) -> str:
     return base + CHANNEL_PREFIX
 
 
-def state_from_lock_store(lock_store: Any) -> Optional[ChannelState]:
+def state_from_lock_store(lock_store: Any) -> ChannelState | None:
     """Redis state on the lock store's own client and prefix, or None when it is not Redis."""
     if isinstance(lock_store, RedisLockStore):
         return RedisState(lock_store.red, channel_prefix(lock_store.key_prefix))
@@ -228,9 +229,9 @@ class SharedState:
     Tests (and anything else) may pass the state to use instead.
     """
 
-    def __init__(self, state: Optional[ChannelState] = None, max_entries: int = DEFAULT_MAX_ENTRIES) -> None:
+    def __init__(self, state: ChannelState | None = None, max_entries: int = DEFAULT_MAX_ENTRIES) -> None:
         self._state = state
-        self._memory: Optional[MemoryState] = None
+        self._memory: MemoryState | None = None
         self._max_entries = max_entries
 
     @property

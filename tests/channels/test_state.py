@@ -6,8 +6,9 @@ from __future__ import annotations
 import asyncio
 import socket
 import uuid
+from collections.abc import Iterator
 from types import SimpleNamespace
-from typing import Any, Iterator, List
+from typing import Any
 
 import pytest
 import redis
@@ -45,7 +46,7 @@ def redis_prefix() -> Iterator[str]:
         client.delete(key)
 
 
-def replica_states(kind: str, prefix: str = "") -> List[Any]:
+def replica_states(kind: str, prefix: str = "") -> list[Any]:
     """Two handles on one store, as two replicas hold them (one shared object in-process)."""
     if kind == "memory":
         state = MemoryState()
@@ -54,7 +55,7 @@ def replica_states(kind: str, prefix: str = "") -> List[Any]:
 
 
 @pytest.fixture(params=["memory", "redis"])
-def states(request) -> List[Any]:
+def states(request) -> list[Any]:
     if request.param == "memory":
         return replica_states("memory")
     return replica_states("redis", request.getfixturevalue("redis_prefix"))
@@ -79,8 +80,8 @@ def test_values_round_trip_as_text_and_json_and_can_be_deleted(states):
         await one.put("wx:choices:o1", "x", 5)
         await one.put("wx:choices:o1", "亲情账户", 5)  # replaces
         assert await two.get("wx:choices:o1") == "亲情账户"
-        await one.put_json("wx:choices:o2", ["/inform{\"account_type\":\"家庭共济\"}", "/deny"], 5)
-        assert await two.get_json("wx:choices:o2") == ["/inform{\"account_type\":\"家庭共济\"}", "/deny"]
+        await one.put_json("wx:choices:o2", ['/inform{"account_type":"家庭共济"}', "/deny"], 5)
+        assert await two.get_json("wx:choices:o2") == ['/inform{"account_type":"家庭共济"}', "/deny"]
         await one.put("wx:broken", "{not json", 5)
         assert await two.get_json("wx:broken") is None
         await two.delete("wx:choices:o1")
@@ -105,7 +106,7 @@ def test_release_removes_a_lock_only_for_its_holder(states):
 
 def test_one_holder_at_a_time_and_the_next_gets_it_after_release(states):
     one, two = states
-    events: List[str] = []
+    events: list[str] = []
 
     async def holder(state: Any, name: str, hold: float) -> bool:
         async with state.lock("wx:token-lock", ttl=5, wait=3, interval=0.01) as held:

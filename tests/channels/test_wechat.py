@@ -1,4 +1,4 @@
-"""Offline, in-process tests of the WeChat channel (channels/wechat.py).
+"""Offline, in-process tests of the WeChat channel (channels/wechat/).
 
 Each test builds a Sanic app with the channel's blueprint, a fake bot in place of Rasa's handler,
 and talks to it through sanic-testing's ASGI client inside one asyncio loop (so background tasks,
@@ -10,13 +10,11 @@ import asyncio
 import base64
 import hashlib
 import itertools
-import json
 import time
 from typing import Any, Dict, List, Optional
 from xml.etree import ElementTree
 
 import pytest
-from aiohttp import web
 from rasa.core.channels.channel import UserMessage
 from rasa.shared.exceptions import RasaException
 from sanic import Sanic
@@ -26,6 +24,8 @@ from wechatpy.enterprise.crypto import PrpCrypto as WeComPrpCrypto
 from wechatpy.enterprise.crypto import WeChatCrypto as WeComCrypto
 
 from channels.wechat import WeChatInput
+from fakes import FakeWeChatAPI
+from yibao.texts import load_texts
 
 Sanic.test_mode = True
 
@@ -44,11 +44,14 @@ ANSWER_2 = "具体以参保地医保部门公布为准。"
 CHOICE_QUESTION = "请问您问的是哪一种？"
 PAYLOAD_QQ = '/inform{"account_type":"亲情账户"}'
 PAYLOAD_GJ = '/inform{"account_type":"家庭共济"}'
-EXPECTED_JOINED = f"{ANSWER_1}\n\n{ANSWER_2}\n\n{CHOICE_QUESTION}\n1. 亲情账户\n2. 家庭共济\n回复数字即可"
+TEXTS = load_texts()
+HINT = TEXTS["channel_choice_hint"]
+EXPECTED_JOINED = f"{ANSWER_1}\n\n{ANSWER_2}\n\n{CHOICE_QUESTION}\n1. 亲情账户\n2. 家庭共济\n{HINT}"
 GREETING = "您好！我是医保家庭助手。"
-EXPECTED_GREETING = f"{GREETING}\n1. 绑定后多久生效\n2. 绑定不了 / 用不了\n回复数字即可"
-UNSUPPORTED = "抱歉，目前只能识别文字消息。请直接用文字描述您的问题，例如：亲情账户绑定后多久生效？"
-APOLOGY = "抱歉，系统暂时出了点问题，请稍后再试。如需人工帮助，请拨打医保服务热线 12393。"
+EXPECTED_GREETING = f"{GREETING}\n1. 绑定后多久生效\n2. 绑定不了 / 用不了\n{HINT}"
+UNSUPPORTED = TEXTS["channel_only_text"]
+APOLOGY = TEXTS["channel_apology"]
+EMPTY_TEXT = TEXTS["channel_empty_text"]
 
 _app_numbers = itertools.count()
 _nonces = itertools.count(100000)
@@ -257,7 +260,7 @@ def test_reply_with_a_number_sends_that_buttons_payload(choice, payload):
         bot = FakeBot()
         client = make_client(mp_channel(), bot)
         first = await post(client, text_xml("亲情账户多久生效", "24617834193001"))
-        assert fields_of(first.text)["Content"].endswith("1. 亲情账户\n2. 家庭共济\n回复数字即可")
+        assert fields_of(first.text)["Content"].endswith(f"1. 亲情账户\n2. 家庭共济\n{HINT}")
         second = await post(client, text_xml(choice, "24617834193002"))
         assert bot.texts == ["亲情账户多久生效", payload]
         assert fields_of(second.text)["Content"] == f"收到：{payload}"
@@ -305,7 +308,7 @@ def test_empty_text_content_gets_a_prompt_without_calling_the_bot():
         bot = FakeBot()
         client = make_client(mp_channel(), bot)
         response = await post(client, text_xml("   ", "24617834195501"))
-        assert fields_of(response.text)["Content"] == "请用文字输入您想咨询的问题，例如：家庭共济怎么开通？"
+        assert fields_of(response.text)["Content"] == EMPTY_TEXT
         assert bot.received == []
 
     run(scenario())
@@ -367,59 +370,10 @@ def test_exception_in_the_bot_gives_an_apology_not_a_500():
     run(scenario())
 
 
-# ---------------------------------------------------------------- deadline and the customer-service API
-class FakeWeChatAPI:
-    """A local stand-in for api.weixin.qq.com: /cgi-bin/token and /cgi-bin/message/custom/send."""
-
-    def __init__(self) -> None:
-        self.token_requests: List[Dict[str, str]] = []
-        self.sent: List[Dict[str, Any]] = []
-        self.raw_bodies: List[bytes] = []
-        self.send_tokens: List[str] = []
-        self.arrived = asyncio.Event()
-        self.runner: Optional[web.AppRunner] = None
-        self.base = ""
-
-    async def token(self, request: web.Request) -> web.Response:
-        self.token_requests.append(dict(request.query))
-        return web.json_response({"access_token": "ACCESS_TOKEN_FAKE_1", "expires_in": 7200})
-
-    async def send(self, request: web.Request) -> web.Response:
-        raw = await request.read()
-        self.raw_bodies.append(raw)
-        self.send_tokens.append(request.query.get("access_token", ""))
-        self.sent.append(json.loads(raw.decode("utf-8")))
-        self.arrived.set()
-        return web.json_response({"errcode": 0, "errmsg": "ok"})
-
-    async def start(self) -> "FakeWeChatAPI":
-        app = web.Application()
-        app.router.add_get("/cgi-bin/token", self.token)
-        app.router.add_post("/cgi-bin/message/custom/send", self.send)
-        self.runner = web.AppRunner(app)
-        await self.runner.setup()
-        site = web.TCPSite(self.runner, "127.0.0.1", 0)
-        await site.start()
-        port = site._server.sockets[0].getsockname()[1]
-        self.base = f"http://127.0.0.1:{port}"
-        return self
-
-    async def wait_for_messages(self, count: int, timeout: float = 5.0) -> None:
-        async def until():
-            while len(self.sent) < count:
-                self.arrived.clear()
-                await self.arrived.wait()
-
-        await asyncio.wait_for(until(), timeout)
-
-    async def stop(self) -> None:
-        if self.runner:
-            await self.runner.cleanup()
-
-
+# ---------------------------------------------------------------- deadline and the customer-service API (fake in tests/fakes.py)
 def test_slow_bot_answers_success_at_once_and_delivers_through_customer_service_api():
     async def scenario():
-        api = await FakeWeChatAPI().start()
+        api = FakeWeChatAPI().start()
         try:
             bot = FakeBot(delay=0.8)
             client = make_client(mp_channel(reply_deadline=0.2, api_base=api.base), bot)
@@ -445,7 +399,7 @@ def test_slow_bot_answers_success_at_once_and_delivers_through_customer_service_
             assert len(api.token_requests) == 1
             assert len(bot.received) == 2
         finally:
-            await api.stop()
+            api.stop()
 
     run(scenario())
 
