@@ -58,7 +58,8 @@ async def read_body(request: Any, max_bytes: int = MAX_BODY_BYTES) -> bytes:
     declared = (request.headers.get("content-length") or "").strip()
     if declared.isdigit() and int(declared) > max_bytes:
         raise BodyTooLarge()
-    if getattr(request, "stream", None) is None:
+    # Sanic has already buffered the body of a route that does not stream (its stream is then spent).
+    if request.body or getattr(request, "stream", None) is None:
         body = request.body or b""
     else:
         chunks: list[bytes] = []

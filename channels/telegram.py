@@ -14,24 +14,28 @@ What it changes compared with ``rasa.core.channels.telegram``:
   called through ``Bot.request``), and every update must carry the same value in the
   ``X-Telegram-Bot-Api-Secret-Token`` header (constant-time compare) or it is refused with 403.
 * ``getMe`` runs once at start (to check the token and the bot name) instead of on every update.
-* Button payloads longer than Telegram's 64-byte ``callback_data`` limit are replaced by short ids.
+* Button payloads longer than Telegram's 64-byte ``callback_data`` limit are replaced by short ids,
+  kept in the shared channel state (channels.state: Redis when Rasa's lock store is Redis), so a
+  button sent by one replica works when it is pressed on another.
+* An update Telegram re-delivers is handled once, on whichever replica it reaches (its id is claimed
+  in the shared state).
 * A button press is answered with ``answerCallbackQuery`` so the client's spinner stops.
 * Non-text messages get a polite Chinese reply; malformed bodies get 400; a failure inside Rasa gets an
   apology (with 12393) and 200, because Telegram re-delivers an update until it gets a 2xx.
+
+The wording comes from data/texts.yml (channels.common); the loop-bound HTTP session, which reaches
+into aiogram's internals, from rasa_ext.aiogram_session.
 """
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import hmac
 import json
 import logging
 import re
-from collections import OrderedDict
 from typing import Any, Awaitable, Callable, Dict, List, Optional, Text
 
-import aiohttp
 from aiogram import Bot
 from aiogram.bot.api import TELEGRAM_PRODUCTION, TelegramAPIServer
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
@@ -40,13 +44,15 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
+from channels import common
 from channels.settings import setting
+from channels.state import ChannelState, MemoryState, SharedState
 from rasa.core.channels.channel import UserMessage
 from rasa.core.channels.telegram import TelegramInput as RasaTelegramInput
 from rasa.core.channels.telegram import TelegramOutput as RasaTelegramOutput
 from rasa.shared.exceptions import RasaException
 
-from channels.rest import MAX_BODY_BYTES, prepare_text
+from rasa_ext.aiogram_session import LoopBoundSession
 
 logger = logging.getLogger(__name__)
 
@@ -69,10 +75,10 @@ MAX_CALLBACK_DATA_BYTES = 64  # Bot API: InlineKeyboardButton.callback_data is 1
 MAX_MESSAGE_CHARS = 4096  # Bot API: sendMessage text is 1-4096 characters
 _SECRET_RE = re.compile(r"^[A-Za-z0-9_-]{1,256}$")  # Bot API: setWebhook secret_token
 
-ONLY_TEXT_REPLY = "抱歉，我目前只能看懂文字消息。请直接用文字输入您的问题，例如：亲情账户绑定后多久生效？"
-APOLOGY_REPLY = "抱歉，系统暂时出了点问题，请稍后再试。您也可以拨打国家医保服务热线 12393 咨询。"
-EXPIRED_BUTTON_REPLY = "抱歉，这个按钮已经失效了。请直接用文字输入您的问题。"
-BUTTONS_DEFAULT_TEXT = "请选择："
+# Shared-state lifetimes: a button can be pressed long after it was sent; Telegram re-delivers an
+# update for at most 24 hours.
+CALLBACK_TTL_SECONDS = 30 * 24 * 3600.0
+UPDATE_TTL_SECONDS = 24 * 3600.0
 
 START_COMMAND = "/start"
 START_INTENT = "/greet"
@@ -110,20 +116,23 @@ class CallbackDataStore:
     """Maps button payloads that do not fit into ``callback_data`` to short ids, and back.
 
     Short payloads are sent unchanged. A long payload (or one that starts with the id prefix) becomes
-    ``PREFIX + 20 hex digits of its SHA-256``; the mapping lives in memory, bounded, least recently
-    used first out. An id that is no longer known (evicted, or the server restarted) decodes to None.
+    ``PREFIX + 20 hex digits of its SHA-256``; the mapping lives in the channel state
+    (``tg:cb:<id>``, kept ``ttl`` seconds after the button was last sent), shared by the replicas
+    when the state is Redis. An id that is no longer known (expired, or an in-process state after a
+    restart) decodes to None.
     """
 
     PREFIX = "tgcb#"
 
-    def __init__(self, max_entries: int = 2048) -> None:
-        self.max_entries = max_entries
-        self._payloads: "OrderedDict[Text, Text]" = OrderedDict()
+    def __init__(self, shared: Optional[SharedState] = None, ttl: float = CALLBACK_TTL_SECONDS) -> None:
+        self.shared = shared if shared is not None else SharedState(MemoryState(2048))
+        self.ttl = ttl
 
-    def __len__(self) -> int:
-        return len(self._payloads)
+    @property
+    def state(self) -> ChannelState:
+        return self.shared.current()
 
-    def encode(self, payload: Text) -> Text:
+    async def encode(self, payload: Text) -> Text:
         if (
             len(payload.encode("utf-8")) <= MAX_CALLBACK_DATA_BYTES
             and payload
@@ -131,36 +140,13 @@ class CallbackDataStore:
         ):
             return payload
         short_id = self.PREFIX + hashlib.sha256(payload.encode("utf-8")).hexdigest()[:20]
-        self._payloads[short_id] = payload
-        self._payloads.move_to_end(short_id)
-        while len(self._payloads) > self.max_entries:
-            self._payloads.popitem(last=False)
+        await self.state.put(f"tg:cb:{short_id}", payload, self.ttl)
         return short_id
 
-    def decode(self, data: Text) -> Optional[Text]:
+    async def decode(self, data: Text) -> Optional[Text]:
         if not data.startswith(self.PREFIX):
             return data
-        payload = self._payloads.get(data)
-        if payload is not None:
-            self._payloads.move_to_end(data)
-        return payload
-
-
-class _RecentIds:
-    """Bounded set of recently seen update ids (Telegram re-delivers an update it thinks failed)."""
-
-    def __init__(self, max_entries: int = 1000) -> None:
-        self.max_entries = max_entries
-        self._ids: "OrderedDict[int, None]" = OrderedDict()
-
-    def add(self, update_id: int) -> bool:
-        """Remembers ``update_id``; False when it was seen already."""
-        if update_id in self._ids:
-            return False
-        self._ids[update_id] = None
-        while len(self._ids) > self.max_entries:
-            self._ids.popitem(last=False)
-        return True
+        return await self.state.get(f"tg:cb:{data}")
 
 
 def _chunks(text: Text, size: int = MAX_MESSAGE_CHARS) -> List[Text]:
@@ -177,7 +163,7 @@ def _chunks(text: Text, size: int = MAX_MESSAGE_CHARS) -> List[Text]:
     return pieces
 
 
-class TelegramOutput(RasaTelegramOutput):
+class TelegramOutput(LoopBoundSession, RasaTelegramOutput):
     """Rasa's Telegram output with a loop-safe HTTP session, optional local API base and safe buttons."""
 
     def __init__(
@@ -191,29 +177,6 @@ class TelegramOutput(RasaTelegramOutput):
         # Bot.__init__ only stores settings: no session and no event loop are created here.
         Bot.__init__(self, access_token, timeout=timeout, server=server)
         self.callback_store = callback_store if callback_store is not None else CallbackDataStore()
-
-    # --- HTTP session: one per running loop, never reused on a closed loop (trap 4) -------------
-    def get_new_session(self) -> aiohttp.ClientSession:
-        return aiohttp.ClientSession(
-            connector=self._connector_class(**self._connector_init),
-            json_serialize=json.dumps,
-        )
-
-    @property
-    def session(self) -> aiohttp.ClientSession:
-        current = self._session
-        running = asyncio.get_running_loop()
-        if current is None or current.closed or getattr(current, "_loop", None) is not running:
-            self._session = self.get_new_session()
-        return self._session
-
-    async def close_session(self) -> None:
-        """Closes the HTTP session if it belongs to the running loop."""
-        current = self._session
-        self._session = None
-        if current is not None and not current.closed:
-            if getattr(current, "_loop", None) is asyncio.get_running_loop():
-                await current.close()
 
     # --- Bot API calls aiogram 2.15 lacks or gets wrong ----------------------------------------
     async def set_webhook_with_secret(
@@ -253,7 +216,7 @@ class TelegramOutput(RasaTelegramOutput):
         keyboard = [
             InlineKeyboardButton(
                 str(button.get("title") or button.get("payload")),
-                callback_data=self.callback_store.encode(
+                callback_data=await self.callback_store.encode(
                     str(button.get("payload") or button.get("title"))
                 ),
             )
@@ -266,7 +229,7 @@ class TelegramOutput(RasaTelegramOutput):
             for key in keyboard:
                 markup.row(key)
 
-        pieces = _chunks((text or "").strip()) or [BUTTONS_DEFAULT_TEXT]
+        pieces = _chunks((text or "").strip()) or [common.text("buttons_default")]
         for piece in pieces[:-1]:
             await self.send_message(recipient_id, piece)
         await self.send_message(recipient_id, pieces[-1], reply_markup=markup)
@@ -304,13 +267,16 @@ class TelegramInput(RasaTelegramInput):
         secret_token: Optional[Text] = None,
         api_base: Optional[Text] = None,
         debug_mode: bool = False,
+        state: Optional[ChannelState] = None,
     ) -> None:
         super().__init__(access_token, verify, webhook_url, debug_mode=debug_mode)
         self.secret_token = secret_token
         self.api_base = api_base
         self._check_settings()
-        self.callback_store = CallbackDataStore()
-        self._recent_updates = _RecentIds()
+        self.shared = SharedState(state)
+        self.callback_store = CallbackDataStore(self.shared)
+        # Update ids are per bot: the token's public part (before ":") tells bots apart.
+        self._bot_id = (access_token or "").split(":", 1)[0]
         self._webhook_registered = False
         self.bot_username: Optional[Text] = None
         try:
@@ -421,14 +387,17 @@ class TelegramInput(RasaTelegramInput):
             if not self._secret_matches(request.headers.get(SECRET_HEADER)):
                 logger.warning("Telegram update refused: missing or wrong %s", SECRET_HEADER)
                 return response.text("forbidden", status=403)
-            if len(request.body or b"") > MAX_BODY_BYTES:
+            try:
+                body = await common.read_body(request)
+            except common.BodyTooLarge:
                 return response.text("payload too large", status=413)
             try:
-                update = json.loads(request.body)
+                update = json.loads(body)
                 update_id = _update_id(update)
             except (ValueError, UnicodeDecodeError, RecursionError):
                 return response.text("bad request: body is not a Telegram Update", status=400)
-            if not self._recent_updates.add(update_id):
+            state = self.shared.for_app(request.app)
+            if not await state.claim(f"tg:update:{self._bot_id}:{update_id}", "1", UPDATE_TTL_SECONDS):
                 logger.debug("Telegram update %s already handled", update_id)
                 return response.text("success")
             try:
@@ -468,11 +437,11 @@ class TelegramInput(RasaTelegramInput):
             raise BadUpdate("message text is not a string")
         if text is None:
             if not edited and any(key in message for key in NON_TEXT_CONTENT):
-                await self._send_safely(chat_id, ONLY_TEXT_REPLY)
+                await self._send_safely(chat_id, common.text("only_text"))
             return  # service messages and edited captions/media: nothing to answer
         # Control characters removed, personal numbers masked; empty or over-long text is answered
         # politely without reaching the NLU.
-        text, polite = prepare_text(text)
+        text, polite = common.prepare_text(text)
         if polite is not None:
             await self._send_safely(chat_id, polite)
             return
@@ -508,9 +477,9 @@ class TelegramInput(RasaTelegramInput):
 
         if not isinstance(data, str) or not data:
             return  # game buttons carry game_short_name instead of data
-        payload = self.callback_store.decode(data)
+        payload = await self.callback_store.decode(data)
         if payload is None:
-            await self._send_safely(chat_id, EXPIRED_BUTTON_REPLY)
+            await self._send_safely(chat_id, common.text("expired_button"))
             return
         await self._deliver(payload, chat_id, on_new_message, request)
 
@@ -532,7 +501,7 @@ class TelegramInput(RasaTelegramInput):
             await on_new_message(user_message)
         except Exception:  # answer 200 anyway: Telegram would re-deliver the update forever
             logger.exception("Telegram: Rasa failed to handle a message from chat %s", chat_id)
-            await self._send_safely(chat_id, APOLOGY_REPLY)
+            await self._send_safely(chat_id, common.apology())
 
     async def _send_safely(self, chat_id: Text, text: Text) -> None:
         try:

@@ -19,17 +19,17 @@ import pytest
 from aiohttp import web
 from sanic import Sanic
 
+from channels.state import MemoryState, SharedState
 from channels.telegram import (
-    APOLOGY_REPLY,
-    EXPIRED_BUTTON_REPLY,
-    ONLY_TEXT_REPLY,
     SECRET_HEADER,
     CallbackDataStore,
     TelegramConfigError,
     TelegramInput,
     TelegramOutput,
 )
+from fakes import FakeBotAPI
 from rasa.core.channels.channel import UserMessage
+from yibao.texts import load_texts
 
 Sanic.test_mode = True
 
@@ -54,106 +54,17 @@ BUTTONS = [
     {"title": "绑定后多久生效", "payload": "/effective_time"},
     {"title": "绑定不了 / 用不了", "payload": "/bind_failed"},
 ]
+TEXTS = load_texts()
+APOLOGY_REPLY = TEXTS["channel_apology"]
+EXPIRED_BUTTON_REPLY = TEXTS["channel_expired_button"]
+ONLY_TEXT_REPLY = TEXTS["channel_only_text"]
 LONG_PAYLOAD = '/inform{"insured_region": "黑龙江省哈尔滨市", "treatment_region": "广西壮族自治区南宁市"}'
 
 
-# --- fake Telegram Bot API ------------------------------------------------------------------------
-class FakeBotAPI:
-    """aiohttp app in its own thread and loop, so it outlives the Sanic test server's loops."""
-
-    def __init__(self, token: str = TOKEN, username: str = BOT_NAME) -> None:
-        self.token = token
-        self.username = username
-        self.calls: List[Tuple[str, Dict[str, Any]]] = []
-        self.base = ""
-        self._loop = asyncio.new_event_loop()
-        self._runner: Optional[web.AppRunner] = None
-        self._message_id = 100
-
-    async def _handle(self, request: web.Request) -> web.Response:
-        token = request.match_info["token"]
-        method = request.match_info["method"]
-        if request.content_type == "application/json":
-            fields = await request.json()
-        else:
-            fields = dict(await request.post())
-        self.calls.append((method, fields))
-        if token != self.token:
-            return web.json_response(
-                {"ok": False, "error_code": 401, "description": "Unauthorized"}, status=401
-            )
-        if method == "getMe":
-            result: Any = {
-                "id": int(self.token.split(":")[0]),
-                "is_bot": True,
-                "first_name": "医保家庭助手",
-                "username": self.username,
-            }
-        elif method == "sendMessage":
-            self._message_id += 1
-            result = {
-                "message_id": self._message_id,
-                "from": {"id": 123456789, "is_bot": True, "first_name": "医保家庭助手"},
-                "chat": {"id": int(fields["chat_id"]), "type": "private"},
-                "date": 1763880000,
-                "text": fields["text"],
-            }
-        elif method in ("answerCallbackQuery", "setWebhook"):
-            result = True
-        else:
-            return web.json_response(
-                {"ok": False, "error_code": 404, "description": "Not Found"}, status=404
-            )
-        return web.json_response({"ok": True, "result": result})
-
-    def start(self) -> None:
-        ready = threading.Event()
-
-        async def serve() -> None:
-            app = web.Application()
-            app.router.add_post("/bot{token}/{method}", self._handle)
-            self._runner = web.AppRunner(app)
-            await self._runner.setup()
-            site = web.TCPSite(self._runner, "127.0.0.1", 0)
-            await site.start()
-            port = self._runner.addresses[0][1]
-            self.base = f"http://127.0.0.1:{port}"
-            ready.set()
-
-        def run() -> None:
-            asyncio.set_event_loop(self._loop)
-            self._loop.run_until_complete(serve())
-            self._loop.run_forever()
-
-        self._thread = threading.Thread(target=run, daemon=True)
-        self._thread.start()
-        assert ready.wait(10), "fake Bot API did not start"
-
-    def stop(self) -> None:
-        asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(10)
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(10)
-        self._loop.close()
-
-    def methods(self) -> List[str]:
-        return [method for method, _ in self.calls]
-
-    def sent(self) -> List[Dict[str, Any]]:
-        """sendMessage calls as {chat_id, text, keyboard?} with reply_markup decoded."""
-        out = []
-        for method, fields in self.calls:
-            if method != "sendMessage":
-                continue
-            item = {"chat_id": fields["chat_id"], "text": fields["text"]}
-            if "reply_markup" in fields:
-                item["keyboard"] = json.loads(fields["reply_markup"])
-            out.append(item)
-        return out
-
-
+# --- fake Telegram Bot API (tests/fakes.py) ---------------------------------------------------------
 @pytest.fixture
 def api():
-    server = FakeBotAPI()
+    server = FakeBotAPI(TOKEN, BOT_NAME)
     server.start()
     yield server
     server.stop()
@@ -484,7 +395,6 @@ def test_non_text_message_gets_polite_reply_without_rasa(tg, update):
     assert resp.status == 200 and resp.text == "success"
     assert tg.bot.received == []
     assert tg.api.sent() == [chat(ONLY_TEXT_REPLY)]
-    assert ONLY_TEXT_REPLY == "抱歉，我目前只能看懂文字消息。请直接用文字输入您的问题，例如：亲情账户绑定后多久生效？"
 
 
 def test_edited_message_is_answered_as_a_new_question(tg):
@@ -666,20 +576,32 @@ def test_rasa_loads_the_channel_by_class_path(clean_env):
 
 # --- pieces ----------------------------------------------------------------------------------------------
 def test_callback_store_is_bounded_and_only_maps_what_it_must():
-    store = CallbackDataStore(max_entries=2)
-    assert store.encode("/effective_time") == "/effective_time"
-    assert len(store) == 0
-    ids = [store.encode(f"{LONG_PAYLOAD}{n}") for n in range(3)]
-    assert len(store) == 2
-    assert store.decode(ids[0]) is None  # evicted, oldest first
-    assert store.decode(ids[1]) == f"{LONG_PAYLOAD}1"
-    assert store.decode(ids[2]) == f"{LONG_PAYLOAD}2"
-    # a short payload that looks like an id is mapped too, so ids and payloads never mix up
-    lookalike = store.encode("tgcb#x")
-    assert lookalike != "tgcb#x" and store.decode(lookalike) == "tgcb#x"
-    # exactly 64 bytes fits (21 three-byte characters + "/")
-    assert store.encode("/" + "亲" * 21) == "/" + "亲" * 21
-    assert store.encode("/" + "亲" * 22).startswith("tgcb#")
+    store = CallbackDataStore(SharedState(MemoryState(max_entries=2)))
+
+    async def scenario() -> None:
+        assert await store.encode("/effective_time") == "/effective_time"
+        assert len(store.state) == 0
+        ids = [await store.encode(f"{LONG_PAYLOAD}{n}") for n in range(3)]
+        assert len(store.state) == 2
+        assert await store.decode(ids[0]) is None  # evicted, oldest first
+        assert await store.decode(ids[1]) == f"{LONG_PAYLOAD}1"
+        assert await store.decode(ids[2]) == f"{LONG_PAYLOAD}2"
+        # a short payload that looks like an id is mapped too, so ids and payloads never mix up
+        lookalike = await store.encode("tgcb#x")
+        assert lookalike != "tgcb#x" and await store.decode(lookalike) == "tgcb#x"
+        # exactly 64 bytes fits (21 three-byte characters + "/")
+        assert await store.encode("/" + "亲" * 21) == "/" + "亲" * 21
+        assert (await store.encode("/" + "亲" * 22)).startswith("tgcb#")
+
+    asyncio.run(scenario())
+
+
+def test_body_over_one_megabyte_is_413_and_never_parsed(tg):
+    update = text_update(20, "亲情账户" * 100_000)  # 1.2 MB of UTF-8
+    resp = tg.post(update)
+    assert resp.status == 413
+    assert tg.bot.received == []
+    assert tg.api.calls == []
 
 
 def test_long_text_is_split_to_telegram_limit(tg):
