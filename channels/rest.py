@@ -1,4 +1,4 @@
-"""REST input channel that checks what it is given, plus the action-server apology.
+"""REST input channel that checks what it is given.
 
 credentials.yml (replaces the bare ``rest:`` key; the URL stays ``/webhooks/rest/webhook``)::
 
@@ -10,7 +10,8 @@ Request: ``POST /webhooks/rest/webhook`` with a JSON object
 ``{"sender": "<1-128 chars>", "message": "<text>", "metadata": {...}?}``; answer: Rasa's list of
 ``{"recipient_id", "text" | "buttons" ...}``. ``?stream=true`` streams the messages as Rasa does.
 
-What is refused (a JSON body ``{"error": "<code>", "message": "<English>", "message_zh": "<中文>"}``):
+What is refused (a JSON body ``{"error": "<code>", "message": "<English>", "message_zh": "<中文>"}``,
+``message_zh`` from data/texts.yml, keys ``channel_rest_*``):
 
 * a body over 1 MB: 413 (read as a stream). At start the channel also lowers Sanic's
   ``REQUEST_MAX_SIZE`` for the whole server from 100 MB to 2 MB (unless the environment sets
@@ -23,15 +24,13 @@ What is refused (a JSON body ``{"error": "<code>", "message": "<English>", "mess
 What is answered without Rasa (HTTP 200, a polite Chinese message, nothing stored):
 
 * text that is empty or only white space (after control characters are removed);
-* text longer than 2,000 characters.
+* text longer than 2,000 characters (``channels.common.MAX_TEXT_CHARS``, the same for every channel).
 
-Everything else goes to Rasa as ``clean_text(message)``: control characters, lone surrogates and
-bidirectional overrides removed, then 身份证号 / bank card / mobile numbers masked
+Everything else goes to Rasa as ``channels.common.clean_text(message)``: control characters, lone
+surrogates and bidirectional overrides removed, then 身份证号 / bank card / mobile numbers masked
 (``yibao.privacy.mask_personal_numbers``), so neither the NLU, the logs nor the tracker store see
 them. Strings in ``metadata`` are masked too. The client's ``input_channel`` field is ignored (a
 client could otherwise pretend to be another channel).
-
-The same helpers (``prepare_text``) are used by the WeChat and Telegram channels.
 
 Action server down or slow
 --------------------------
@@ -50,82 +49,23 @@ from asyncio import CancelledError
 from typing import Any, Awaitable, Callable, Dict, List, Optional, Text, Tuple, Union
 
 import rasa.utils.endpoints
-from channels.settings import setting
 from rasa.core.channels.channel import CollectingOutputChannel, UserMessage
 from rasa.core.channels.rest import RestInput as RasaRestInput
 from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse, ResponseStream
 
-from yibao.privacy import mask_personal_numbers, mask_value
-from yibao.texts import load_texts
+from channels import common
+from channels.settings import setting
+from yibao.privacy import mask_value
 
 logger = logging.getLogger(__name__)
 
 CHANNEL_NAME = "rest"
-MAX_BODY_BYTES = 1024 * 1024
 # Sanic's REQUEST_MAX_SIZE for the whole server (every route), set at start unless the environment
 # variable SANIC_REQUEST_MAX_SIZE is set.
 SERVER_MAX_BODY_BYTES = 2 * 1024 * 1024
 MAX_SENDER_CHARS = 128
-MAX_TEXT_CHARS = 2000
-
-EMPTY_TEXT_REPLY = "请输入您想咨询的问题，例如：亲情账户绑定后多久生效？"
-TOO_LONG_REPLY = (
-    f"您的消息太长了（超过{MAX_TEXT_CHARS}字），我没法一次看完。"
-    "请用一两句话描述您的问题，例如：家庭共济怎么开通？"
-)
-APOLOGY_REPLY = load_texts()["channel_apology"]
-
-# Bidirectional embeddings/overrides/isolates and the BOM: invisible, and they make logs lie.
-_INVISIBLE = {0x202A, 0x202B, 0x202C, 0x202D, 0x202E, 0x2066, 0x2067, 0x2068, 0x2069, 0xFEFF}
-_ZWJ = "\u200d"  # kept inside emoji sequences (👨‍👩‍👧), removed next to a digit
-_DIGITS = set("0123456789０１２３４５６７８９")
-
-
-# ---------------------------------------------------------------------------------- text hygiene
-def strip_control(text: str) -> str:
-    """Removes control characters (tab and line breaks become a space / a newline), lone
-    surrogates and invisible format characters (zero-width spaces, bidirectional overrides, the
-    BOM), so that nothing invisible can hide a number from the masking or make a log line lie.
-    Letters, digits, punctuation and emoji (with their zero-width joiners and variation selectors)
-    are kept."""
-    text = text.replace("\r\n", "\n").replace("\r", "\n")
-    out = []
-    for ch in text:
-        if ch == "\n":
-            out.append(ch)
-        elif ch == "\t":
-            out.append(" ")
-        elif ch == _ZWJ:
-            out.append(ch)
-        elif ord(ch) in _INVISIBLE or unicodedata.category(ch) in ("Cc", "Cs", "Cf"):
-            continue
-        else:
-            out.append(ch)
-    if _ZWJ in text:
-        kept = out
-        out = [ch for i, ch in enumerate(kept)
-               if ch != _ZWJ or not ((i > 0 and kept[i - 1] in _DIGITS)
-                                     or (i + 1 < len(kept) and kept[i + 1] in _DIGITS))]
-    return "".join(out)
-
-
-def clean_text(text: str) -> str:
-    """The text Rasa may see: control characters removed first (so that a NUL inside a number does
-    not hide it), then personal numbers masked, then outer white space stripped."""
-    return mask_personal_numbers(strip_control(text)).strip()
-
-
-def prepare_text(text: str, max_chars: int = MAX_TEXT_CHARS) -> Tuple[str, Optional[str]]:
-    """``(text_for_rasa, None)``, or ``("", reply)`` when the text must not reach the NLU: empty or
-    white space only (a prompt) or longer than ``max_chars`` (ask for a shorter question)."""
-    cleaned = clean_text(text)
-    if not cleaned:
-        return "", EMPTY_TEXT_REPLY
-    if len(cleaned) > max_chars:
-        return "", TOO_LONG_REPLY
-    return cleaned, None
 
 
 def _bad_sender(sender: Any) -> Optional[str]:
@@ -154,8 +94,8 @@ class _Reject(Exception):
         )
 
 
-def _bad_request(message: str, message_zh: str = "请求格式不正确") -> _Reject:
-    return _Reject(400, "bad_request", message, message_zh)
+def _bad_request(message: str, zh_key: str) -> _Reject:
+    return _Reject(400, "bad_request", message, common.text(zh_key))
 
 
 class RestInput(RasaRestInput):
@@ -169,8 +109,8 @@ class RestInput(RasaRestInput):
     def from_credentials(cls, credentials: Optional[Dict[Text, Any]]) -> "RestInput":
         return cls(auth_token=setting(credentials, "auth_token", "REST_AUTH_TOKEN"))
 
-    def __init__(self, auth_token: Optional[str] = None, max_body_bytes: int = MAX_BODY_BYTES,
-                 max_text_chars: int = MAX_TEXT_CHARS) -> None:
+    def __init__(self, auth_token: Optional[str] = None, max_body_bytes: int = common.MAX_BODY_BYTES,
+                 max_text_chars: int = common.MAX_TEXT_CHARS) -> None:
         self.auth_token = auth_token
         self.max_body_bytes = max_body_bytes
         self.max_text_chars = max_text_chars
@@ -185,29 +125,15 @@ class RestInput(RasaRestInput):
         given = request.headers.get("authorization") or ""
         scheme, _, value = given.partition(" ")
         if scheme.lower() != "bearer" or not hmac.compare_digest(value.strip().encode(), self.auth_token.encode()):
-            raise _Reject(401, "unauthorized", "missing or wrong Authorization: Bearer token", "未授权的请求")
+            raise _Reject(401, "unauthorized", "missing or wrong Authorization: Bearer token",
+                          common.text("rest_unauthorized"))
 
     async def _read_body(self, request: Request) -> bytes:
-        declared = request.headers.get("content-length")
-        too_large = _Reject(413, "payload_too_large", f"body larger than {self.max_body_bytes} bytes",
-                            "消息内容过大")
-        if declared and declared.strip().isdigit() and int(declared) > self.max_body_bytes:
-            raise too_large
-        if request.stream is None:
-            body = request.body or b""
-        else:
-            chunks: List[bytes] = []
-            size = 0
-            async for chunk in request.stream:
-                if chunk:
-                    size += len(chunk)
-                    if size > self.max_body_bytes:
-                        raise too_large
-                    chunks.append(chunk)
-            body = b"".join(chunks)
-        if len(body) > self.max_body_bytes:
-            raise too_large
-        return body
+        try:
+            return await common.read_body(request, self.max_body_bytes)
+        except common.BodyTooLarge:
+            raise _Reject(413, "payload_too_large", f"body larger than {self.max_body_bytes} bytes",
+                          common.text("rest_too_large")) from None
 
     async def _parse(self, request: Request) -> Tuple[str, str, Optional[Dict[str, Any]]]:
         """Returns ``(sender, raw message text, masked metadata)`` or raises ``_Reject``."""
@@ -216,24 +142,24 @@ class RestInput(RasaRestInput):
         try:
             decoded = body.decode("utf-8")
         except UnicodeDecodeError:
-            raise _bad_request("body is not valid UTF-8", "消息不是有效的 UTF-8 文本") from None
+            raise _bad_request("body is not valid UTF-8", "rest_not_utf8") from None
         try:
             payload = json.loads(decoded)
         except (ValueError, RecursionError):
-            raise _bad_request("body is not valid JSON", "消息不是有效的 JSON") from None
+            raise _bad_request("body is not valid JSON", "rest_not_json") from None
         if not isinstance(payload, dict):
-            raise _bad_request("body must be a JSON object", "消息必须是 JSON 对象")
+            raise _bad_request("body must be a JSON object", "rest_not_object")
         if "sender" not in payload:
-            raise _bad_request("sender is required", "缺少 sender（会话编号）")
+            raise _bad_request("sender is required", "rest_no_sender")
         problem = _bad_sender(payload["sender"])
         if problem:
-            raise _bad_request(problem, "sender（会话编号）必须是 1-128 个字符的字符串")
+            raise _bad_request(problem, "rest_bad_sender")
         message = payload.get("message")
         if not isinstance(message, str):
-            raise _bad_request("message must be a string", "message（消息内容）必须是字符串")
+            raise _bad_request("message must be a string", "rest_bad_message")
         metadata = payload.get("metadata")
         if metadata is not None and not isinstance(metadata, dict):
-            raise _bad_request("metadata must be a JSON object", "metadata 必须是 JSON 对象")
+            raise _bad_request("metadata must be a JSON object", "rest_bad_metadata")
         if metadata is not None:
             metadata = mask_value(metadata)
         return payload["sender"], message, metadata
@@ -254,11 +180,12 @@ class RestInput(RasaRestInput):
             logger.exception("REST channel: Rasa failed to handle a message")
             failed = True
         messages = list(collector.messages)
-        if failed and not any(m.get("text") == APOLOGY_REPLY for m in messages):
-            messages.append({"recipient_id": sender_id, "text": APOLOGY_REPLY})
+        apology = common.apology()
+        if failed and not any(m.get("text") == apology for m in messages):
+            messages.append({"recipient_id": sender_id, "text": apology})
         elif not messages and not text.startswith("/"):
             logger.error("REST channel: Rasa produced no answer to a user message; sending the apology")
-            messages.append({"recipient_id": sender_id, "text": APOLOGY_REPLY})
+            messages.append({"recipient_id": sender_id, "text": apology})
         return messages
 
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
@@ -283,7 +210,7 @@ class RestInput(RasaRestInput):
                 logger.info("REST request refused (%s): %s", rejection.status, rejection.message)
                 return rejection.response()
 
-            text, reply = prepare_text(raw_text, self.max_text_chars)
+            text, reply = common.prepare_text(raw_text, self.max_text_chars)
             if reply is not None:
                 return response.json([{"recipient_id": sender_id, "text": reply}], ensure_ascii=False)
 

@@ -47,7 +47,7 @@ from rasa.core.channels.channel import UserMessage
 from rasa.core.channels.socketio import SocketIOInput as RasaSocketIOInput
 from rasa.core.channels.socketio import SocketIOOutput as RasaSocketIOOutput
 
-from channels.rest import TOO_LONG_REPLY, prepare_text
+from channels import common
 from yibao.privacy import mask_value
 
 logger = logging.getLogger(__name__)
@@ -56,8 +56,6 @@ PROJECT = Path(__file__).resolve().parent.parent
 WEB_DIR = PROJECT / "web"
 WEBCHAT_BUNDLE = Path("node_modules") / "rasa-webchat" / "lib" / "index.js"
 
-MAX_MESSAGE_CHARS = 1000
-TOO_LONG_TEXT = f"您的消息太长了，请精简到{MAX_MESSAGE_CHARS}字以内再发。"
 _SESSION_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 # Written as character references these cannot start Markdown links, images, autolinks, bare-URL
 # links, raw HTML or code; the widget's Markdown parser decodes them back, so the user reads the
@@ -302,11 +300,11 @@ class SocketIOInput(RasaSocketIOInput):
             text = data.get("message", "")
             if not isinstance(text, str):
                 return
-            # Same cleaning and masking as the REST channel: control characters stripped, empty or
+            # Same cleaning, masking and length limit as every channel (channels.common): empty or
             # over-long text answered politely, personal numbers masked before Rasa sees them.
-            text, polite = prepare_text(text, MAX_MESSAGE_CHARS)
+            text, polite = common.prepare_text(text)
             if polite:
-                await output_channel.send_text_message(sender_id, TOO_LONG_TEXT if polite == TOO_LONG_REPLY else polite)
+                await output_channel.send_text_message(sender_id, polite)
                 return
 
             metadata = data.get(self.metadata_key) or {}

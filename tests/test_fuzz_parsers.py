@@ -223,7 +223,7 @@ def test_resolve_never_raises_and_returns_a_known_region(text):
 @SETTINGS
 @given(st.text(max_size=300))
 def test_clean_text_removes_control_characters_and_is_idempotent(text):
-    from channels.rest import clean_text
+    from channels.common import clean_text
 
     cleaned = clean_text(text)
     assert clean_text(cleaned) == cleaned
@@ -235,13 +235,16 @@ def test_clean_text_removes_control_characters_and_is_idempotent(text):
 @SETTINGS
 @given(st.text(max_size=2500))
 def test_prepare_text_sends_rasa_only_short_non_empty_text(text):
-    from channels.rest import EMPTY_TEXT_REPLY, MAX_TEXT_CHARS, TOO_LONG_REPLY, prepare_text
+    from channels.common import MAX_TEXT_CHARS, prepare_text
+    from yibao.texts import load_texts
 
+    texts = load_texts()
+    too_long = texts["channel_too_long"].format(max_chars=MAX_TEXT_CHARS)
     for_rasa, reply = prepare_text(text)
     if reply is None:
         assert for_rasa and len(for_rasa) <= MAX_TEXT_CHARS
     else:
-        assert for_rasa == "" and reply in (EMPTY_TEXT_REPLY, TOO_LONG_REPLY)
+        assert for_rasa == "" and reply in (texts["channel_empty_text"], too_long)
 
 
 @st.composite
@@ -261,7 +264,7 @@ def id_number_with_invisible_characters(draw):
 @SETTINGS
 @given(id_number_with_invisible_characters())
 def test_a_number_split_by_invisible_characters_is_still_masked(case):
-    from channels.rest import clean_text
+    from channels.common import clean_text
 
     number, text = case
     cleaned = clean_text(text)

@@ -7,7 +7,6 @@ question and a conversation stored before the barrage is unchanged.
 """
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import itertools
 import json
@@ -18,21 +17,26 @@ import uuid
 from datetime import datetime
 from zoneinfo import ZoneInfo
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Dict, List, Optional
 from urllib.parse import urlencode
 from xml.etree import ElementTree
 
 import pytest
 import yaml
-from aiohttp import web
 
 from rasa_server import RasaServer, post_json, post_raw, sqlite_rows, texts
 from servers import MODEL, PROJECT, free_port, start_action_server, stop
 
 pytestmark = pytest.mark.skipif(not MODEL.exists(), reason="needs the trained model: run `make train`")
 
-from channels.rest import EMPTY_TEXT_REPLY, TOO_LONG_REPLY  # noqa: E402
-from channels.wechat import EMPTY_TEXT_REPLY as WECHAT_EMPTY_TEXT_REPLY  # noqa: E402
+from channels.common import MAX_TEXT_CHARS  # noqa: E402
+from fakes import FakeBotAPI  # noqa: E402
+from yibao.texts import load_texts  # noqa: E402
+
+# What every channel answers without Rasa (data/texts.yml).
+TEXTS = load_texts()
+EMPTY_TEXT_REPLY = TEXTS["channel_empty_text"]
+TOO_LONG_REPLY = TEXTS["channel_too_long"].format(max_chars=MAX_TEXT_CHARS)
 
 WECHAT_TOKEN = "hostileWeChatToken"
 TG_TOKEN = "123456789:AAH-hostile_fake_token"
@@ -41,59 +45,6 @@ TG_BOT = "yibao_hostile_bot"
 NORMAL_QUESTION = "亲情账户绑定后多久生效"
 ONE_MB = 1024 * 1024
 _ids = itertools.count(1000)
-
-
-# ---------------------------------------------------------------------------------------- fakes
-class FakeTelegramAPI:
-    """POST /bot<token>/<method> like Telegram's Bot API, in its own thread; records sendMessage."""
-
-    def __init__(self) -> None:
-        self.sent: List[Dict[str, Any]] = []
-        self.base = ""
-        self._loop = asyncio.new_event_loop()
-
-    async def _handle(self, request: web.Request) -> web.Response:
-        method = request.match_info["method"]
-        fields = dict(await request.post()) if request.content_type != "application/json" else await request.json()
-        if method == "getMe":
-            result: Any = {"id": 123456789, "is_bot": True, "first_name": "医保家庭助手", "username": TG_BOT}
-        elif method == "sendMessage":
-            self.sent.append({"chat_id": str(fields.get("chat_id")), "text": fields.get("text")})
-            result = {"message_id": len(self.sent), "date": 1763880000, "text": fields.get("text"),
-                      "chat": {"id": int(fields["chat_id"]), "type": "private"}}
-        else:
-            result = True
-        return web.json_response({"ok": True, "result": result})
-
-    def start(self) -> "FakeTelegramAPI":
-        ready = threading.Event()
-
-        async def serve() -> None:
-            app = web.Application(client_max_size=4 * ONE_MB)
-            app.router.add_post("/bot{token}/{method}", self._handle)
-            self._runner = web.AppRunner(app)
-            await self._runner.setup()
-            await web.TCPSite(self._runner, "127.0.0.1", 0).start()
-            self.base = f"http://127.0.0.1:{self._runner.addresses[0][1]}"
-            ready.set()
-
-        def run() -> None:
-            asyncio.set_event_loop(self._loop)
-            self._loop.run_until_complete(serve())
-            self._loop.run_forever()
-
-        self._thread = threading.Thread(target=run, daemon=True)
-        self._thread.start()
-        assert ready.wait(10)
-        return self
-
-    def stop(self) -> None:
-        asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(10)
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(10)
-
-    def texts_for(self, chat_id: Any) -> List[str]:
-        return [m["text"] for m in self.sent if m["chat_id"] == str(chat_id)]
 
 
 # ---------------------------------------------------------------------------------------- the stack
@@ -109,7 +60,7 @@ def _socketio_credentials() -> Optional[Dict[str, Any]]:
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory):
     work = tmp_path_factory.mktemp("hostile")
-    telegram = FakeTelegramAPI().start()
+    telegram = FakeBotAPI(TG_TOKEN, TG_BOT).start()
     action_port = free_port()
     actions = start_action_server(action_port, work / "actions.log")
     credentials: Dict[str, Any] = {
@@ -266,8 +217,8 @@ def wechat_content(reply: Any) -> str:
 
 
 WECHAT_CASES = [
-    ("empty-text", _wechat_xml(""), 200, lambda r: wechat_content(r) == WECHAT_EMPTY_TEXT_REPLY),
-    ("whitespace-only", _wechat_xml(" \n\t\u3000 "), 200, lambda r: wechat_content(r) == WECHAT_EMPTY_TEXT_REPLY),
+    ("empty-text", _wechat_xml(""), 200, lambda r: wechat_content(r) == EMPTY_TEXT_REPLY),
+    ("whitespace-only", _wechat_xml(" \n\t\u3000 "), 200, lambda r: wechat_content(r) == EMPTY_TEXT_REPLY),
     ("10000-chars", _wechat_xml("家庭共济" * 2500), 200, lambda r: wechat_content(r) == TOO_LONG_REPLY),
     ("emoji-only", _wechat_xml("😀🙏👍🏻"), 200, lambda r: bool(wechat_content(r).strip())),
     ("control-chars-xml-allows", _wechat_xml("亲情账户\x7f绑定后\u202e多久\u200b生效"), 200,

@@ -10,13 +10,11 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-import threading
 import uuid
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional
 from urllib.parse import urljoin
 
 import pytest
-from aiohttp import web
 from sanic import Sanic
 
 from channels.state import MemoryState, SharedState
