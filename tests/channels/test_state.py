@@ -4,9 +4,6 @@ afterwards) and the in-process store. Two RedisState objects on two clients play
 from __future__ import annotations
 
 import asyncio
-import socket
-import uuid
-from collections.abc import Iterator
 from types import SimpleNamespace
 from typing import Any
 
@@ -16,15 +13,7 @@ from rasa.core.lock_store import InMemoryLockStore, RedisLockStore
 
 from channels.state import MemoryState, RedisState, SharedState, channel_prefix, state_from_lock_store
 
-REDIS_DB = 15
-
-
-def redis_running() -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", 6379), timeout=1):
-            return True
-    except OSError:
-        return False
+REDIS_DB = 15  # as in conftest.py
 
 
 def run(coroutine: Any) -> Any:
@@ -33,17 +22,6 @@ def run(coroutine: Any) -> Any:
         return loop.run_until_complete(coroutine)
     finally:
         loop.close()
-
-
-@pytest.fixture
-def redis_prefix() -> Iterator[str]:
-    if not redis_running():
-        pytest.skip("Redis is not running on 127.0.0.1:6379")
-    prefix = f"yibaotest{uuid.uuid4().hex[:8]}:channel:"
-    yield prefix
-    client = redis.Redis(db=REDIS_DB)
-    for key in client.scan_iter(f"{prefix}*"):
-        client.delete(key)
 
 
 def replica_states(kind: str, prefix: str = "") -> list[Any]:
