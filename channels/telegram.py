@@ -396,8 +396,13 @@ class TelegramInput(RasaTelegramInput):
                 update_id = _update_id(update)
             except (ValueError, UnicodeDecodeError, RecursionError):
                 return response.text("bad request: body is not a Telegram Update", status=400)
-            state = self.shared.for_app(request.app)
-            if not await state.claim(f"tg:update:{self._bot_id}:{update_id}", "1", UPDATE_TTL_SECONDS):
+            try:
+                state = self.shared.for_app(request.app)
+                first = await state.claim(f"tg:update:{self._bot_id}:{update_id}", "1", UPDATE_TTL_SECONDS)
+            except Exception:  # the state's Redis is down: answering twice beats never answering
+                logger.exception("Telegram: could not record update %s as seen", update_id)
+                first = True
+            if not first:
                 logger.debug("Telegram update %s already handled", update_id)
                 return response.text("success")
             try:
