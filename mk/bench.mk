@@ -1,5 +1,5 @@
 # Benchmarks (bench/, docs/benchmarks.md) and the scale-out demo (deploy/, docs/deployment.md).
-.PHONY: bench bench-quick bench-compare scale-out
+.PHONY: bench bench-quick bench-compare bench-startup scale-out
 
 # Speed, memory and NLU quality against a stock `rasa init` assistant and two NLU baselines, all
 # trained in the run (about 15 minutes on 2 cores). Figures are printed and written to
@@ -20,3 +20,8 @@ bench-compare: train
 # Two Rasa replicas and two action servers behind nginx on PostgreSQL + Redis, until Ctrl-C.
 scale-out: train
 	@bash deploy/scale-out.sh $(SCALE_ARGS)
+
+# Where start-up time goes (TensorFlow, Rasa, spaCy, jieba, model load, first message) and the time
+# from `python -m rasa_ext run` to the first answer (about 3 minutes).
+bench-startup: train
+	$(PY) bench/startup.py

@@ -16,7 +16,7 @@ TODAY = date(2026, 11, 23)
 
 # Modules that need the trained model, a server process, a browser or a terminal: marked e2e, and left
 # out by `make unit`.
-END_TO_END = {"test_conversations", "test_faults", "test_feedback", "test_hostile_input", "test_persistence",
+END_TO_END = {"test_conversations", "test_faults", "test_feedback", "test_hostile_input", "test_persistence", "test_startup",
               "test_policy_reload", "test_privacy_storage", "test_scale_out", "test_security", "test_shell",
               "test_webchat_browser"}
 
