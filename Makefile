@@ -13,7 +13,7 @@ export PYTHONWARNINGS := ignore::DeprecationWarning
 TRAINING_INPUTS := config.yml domain.yml $(filter-out data/texts.yml,$(wildcard data/*.yml)) $(wildcard data/nlu/*.yml data/jieba/*)
 SPACY_INPUTS := $(wildcard data/regions/*) data/nlu/synonyms.yml scripts/build_spacy_pipeline.py yibao/regions.py
 
-.PHONY: help install train run shell test validate unit lint nlu-eval conversations dedupe stories crossval policy-check clean
+.PHONY: help install install-test-tools train run shell test validate unit lint nlu-eval conversations dedupe stories crossval policy-check clean
 
 # The first target: `make` alone lists what there is.
 help:
@@ -80,7 +80,11 @@ dedupe: install
 crossval: install build/spacy_zh/meta.json
 	$(RASA) test nlu --nlu data/nlu --cross-validation --folds 3 --out results/crossval
 
-test: train
+# What only the tests need (Chromium, a font, tmux, nginx); `make run` never installs these.
+install-test-tools: install
+	@bash scripts/install.sh --for-tests
+
+test: train install-test-tools
 	@bash scripts/test.sh
 
 clean:

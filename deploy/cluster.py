@@ -252,7 +252,7 @@ def nginx_binary() -> Optional[str]:
 def start_nginx(conf: Path, ports: List[int], timeout: float = 15) -> subprocess.Popen:
     binary = nginx_binary()
     if binary is None:
-        raise FileNotFoundError("nginx is not installed: run `make install` (scripts/install.d/nginx.sh)")
+        raise FileNotFoundError("nginx is not installed: run `make install-test-tools` (scripts/install.d/test/nginx.sh)")
     prefix = conf.parent
     check = subprocess.run([binary, "-t", "-q", "-e", str(prefix / "error.log"), "-c", str(conf), "-p", str(prefix)],
                            capture_output=True, text=True)

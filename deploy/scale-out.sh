@@ -20,6 +20,6 @@ export REDIS_HOST="${REDIS_HOST:-127.0.0.1}" REDIS_PORT="${REDIS_PORT:-6379}" RE
 export REDIS_LOCK_DB="${REDIS_LOCK_DB:-1}" REDIS_KEY_PREFIX="${REDIS_KEY_PREFIX:-yibao}"
 export SANIC_WORKERS="${SANIC_WORKERS:-1}"
 
-command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || bash scripts/install.d/nginx.sh
+command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || bash scripts/install.d/test/nginx.sh
 [ -f models/yibao.tar.gz ] || { echo "no model: run \`make train\` first" >&2; exit 1; }
 exec .venv/bin/python -m deploy.cluster "$@"

@@ -9,6 +9,7 @@ applies the patches (``rasa_ext.install``), and sends the warnings of Rasa's dep
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 import warnings
@@ -16,6 +17,9 @@ from pathlib import Path
 from typing import Any, TextIO
 
 DEFAULT_WARNINGS_LOG = "logs/warnings.log"
+# Loggers whose start-up lines (which spaCy pipeline, which jieba dictionary, jieba's prefix cache)
+# tell a person nothing; shown again with --debug or --verbose.
+LOADING_CHATTER = ("rasa.nlu.utils.spacy_utils", "rasa.nlu.tokenizers.jieba_tokenizer")
 
 
 def warnings_to_file(path: str) -> TextIO | None:
@@ -32,8 +36,19 @@ def warnings_to_file(path: str) -> TextIO | None:
     return handle
 
 
+def quiet_loading(argv: list[str]) -> None:
+    if any(flag in argv for flag in ("-v", "--verbose", "-vv", "--debug")):
+        return
+    for name in LOADING_CHATTER:
+        logging.getLogger(name).setLevel(logging.WARNING)
+    import jieba  # it sets its own logger to DEBUG when imported, so only after the import
+
+    jieba.setLogLevel(logging.WARNING)
+
+
 def main() -> None:
     warnings_to_file(os.environ.get("YIBAO_WARNINGS_LOG", DEFAULT_WARNINGS_LOG))
+    quiet_loading(sys.argv[1:])
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     os.environ.setdefault("RASA_TELEMETRY_ENABLED", "false")
 

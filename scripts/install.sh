@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Creates .venv with the pinned Rasa 3.6.21 stack. Idempotent: does nothing when the
-# lock file has not changed since the last successful install.
+# lock file has not changed since the last successful install. Then runs the hooks of
+# scripts/install.d/ (what running needs: the web chat widget) and, with --for-tests, also those of
+# scripts/install.d/test/ (Chromium, a Chinese font, tmux, nginx: only the tests and the scale profile).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -8,11 +10,20 @@ VENV=.venv
 LOCK=requirements/lock.txt
 STAMP="$VENV/.installed-$(sha256sum "$LOCK" | cut -c1-16)"
 
+FOR_TESTS=0
+[ "${1:-}" = "--for-tests" ] && FOR_TESTS=1
+
 run_hooks() {
-  # Extra, idempotent install steps (npm packages, Debian packages for browser tests...).
+  # Extra, idempotent install steps.
+  local hook
   for hook in scripts/install.d/*.sh; do
     [ -e "$hook" ] && bash "$hook"
   done
+  if [ "$FOR_TESTS" = 1 ]; then
+    for hook in scripts/install.d/test/*.sh; do
+      [ -e "$hook" ] && bash "$hook"
+    done
+  fi
   return 0
 }
 

@@ -49,7 +49,7 @@ if [ "${1:-}" = "shell" ]; then
   exit 0
 fi
 
-echo "==> 医保家庭助手 starting on http://localhost:$RASA_PORT (first answer after ~40 s of model loading)"
+echo "==> 医保家庭助手 starting on http://localhost:$RASA_PORT (first answer after ~15 s of model loading)"
 echo "    REST:  curl -s localhost:$RASA_PORT/webhooks/rest/webhook -d '{\"sender\":\"me\",\"message\":\"亲情账户多久生效\"}'"
 echo "    Web chat: http://localhost:$RASA_PORT/chat/"
 echo "    shell: make shell"

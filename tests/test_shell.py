@@ -20,7 +20,7 @@ IN_CI = bool(os.environ.get("CI"))
 
 pytestmark = [
     pytest.mark.skipif(not MODEL.exists(), reason="needs the trained model: run `make train`"),
-    # In CI a missing tmux is a broken install (scripts/install.d/web.sh), not a reason to skip.
+    # In CI a missing tmux is a broken install (scripts/install.d/test/browser-and-terminal.sh), not a reason to skip.
     pytest.mark.skipif(TMUX is None and not IN_CI, reason="needs tmux: run `make install`"),
 ]
 

@@ -33,7 +33,7 @@ JS_LINK = "[点我](javascript:alert(2))"
 MD_IMAGE = "![图](http://127.0.0.1:9/x.png)"
 ENTITIES = "A&amp;B &lt;b&gt; `code` \\[x\\]"
 
-# In CI a missing browser or widget is a broken install (scripts/install.d/web.sh), not a reason to skip.
+# In CI a missing browser or widget is a broken install (scripts/install.d/test/browser-and-terminal.sh), not a reason to skip.
 needs_browser = pytest.mark.skipif(
     not IN_CI and not (CHROMIUM.exists() and WEBCHAT_BUNDLE.exists()),
     reason="needs Debian's chromium and web/node_modules: run `make install`")
