@@ -7,6 +7,11 @@ events stored in PostgreSQL are in order, complete and without duplicates. Then 
 (SIGKILL) while it is answering: conversations on replica 1 go on unaffected, the conversations that
 were on replica 2 continue on replica 1, and every stored tracker still loads and is consistent.
 
+The replicas also run the WeChat and Telegram channels (against the fake APIs of tests/fakes.py), whose
+state lives in the lock store's Redis (channels/state.py): a WeChat retry that reaches the other
+replica is answered once and stored once, a reply "1" on the other replica picks the option, both
+replicas use one access token, and a Telegram button pressed on the other replica works.
+
 Uses the PostgreSQL (127.0.0.1:5432) and Redis (127.0.0.1:6379) already running on this machine: a
 fresh database and a fresh Redis key prefix, both removed at the end.
 """
@@ -14,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import itertools
 import json
 import os
@@ -30,6 +36,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple
+from xml.etree import ElementTree as ET
 
 import pytest
 import yaml
@@ -39,6 +46,7 @@ if str(PROJECT) not in sys.path:
     sys.path.insert(0, str(PROJECT))
 
 from deploy.cluster import MODEL, SCALE_DEFAULTS, Cluster, nginx_binary, port_open  # noqa: E402
+from fakes import FakeBotAPI, FakeWeChatAPI  # noqa: E402
 
 pytestmark = pytest.mark.skipif(not MODEL.exists(), reason="needs the trained model: run `make train`")
 
@@ -75,8 +83,23 @@ def expected(index: int) -> Tuple[str, List[str], List[str]]:
     return SCRIPT[index] if index < TURNS else SCRIPT[6 + (index - 6) % 6]
 
 
+NORMAL_QUESTION = "亲情账户绑定后多久生效"
 # After a failover: the bind date stored by the dead replica still answers (no question asked).
 FAILOVER = ("亲情账户绑定后多久生效", ["11月1日"], ["哪天绑定"])
+
+WECHAT_TOKEN = "scaleWeChatToken"
+WECHAT_APPID = "wx00000000scale000"
+TG_TOKEN = "223456789:AAH-scale_fake_token"
+TG_SECRET = "scale-secret_Token"
+TG_BOT = "yibao_scale_bot"
+# Nearly every WeChat reply goes out late, through the (fake) customer-service API: that is what
+# needs the access token. (A reply ready when the deadline is looked at still goes out passively.)
+WECHAT_DEADLINE = "0.05"
+CHANNELS = """channels.rest.RestInput:
+channels.wechat.WeChatInput:
+channels.telegram.TelegramInput:
+"""
+_msg_ids = itertools.count(int(time.time()) * 1000)
 
 
 def unavailable_reason() -> Optional[str]:
@@ -85,7 +108,7 @@ def unavailable_reason() -> Optional[str]:
     if not port_open(REDIS["port"], REDIS["host"]):
         return f"Redis is not reachable on {REDIS['host']}:{REDIS['port']}"
     if nginx_binary() is None:
-        return "nginx is not installed: run `make install` (scripts/install.d/nginx.sh)"
+        return "nginx is not installed: run `make install-test-tools` (scripts/install.d/test/nginx.sh)"
     return None
 
 
@@ -240,8 +263,34 @@ def dump_logs(workdir: Path) -> str:
     return "\n".join(parts)
 
 
+@dataclass
+class ChannelFakes:
+    wechat: FakeWeChatAPI
+    telegram: FakeBotAPI
+
+    def env(self) -> Dict[str, str]:
+        return {
+            "WECHAT_TOKEN": WECHAT_TOKEN, "WECHAT_APPID": WECHAT_APPID, "WECHAT_APPSECRET": "scale-app-secret",
+            "WECHAT_AES_KEY": "", "WECHAT_MODE": "mp", "WECHAT_API_BASE": self.wechat.base,
+            "WECHAT_REPLY_DEADLINE": WECHAT_DEADLINE,
+            "TELEGRAM_TOKEN": TG_TOKEN, "TELEGRAM_BOT_NAME": TG_BOT, "TELEGRAM_SECRET_TOKEN": TG_SECRET,
+            "TELEGRAM_WEBHOOK_URL": "https://bot.example.org/webhooks/telegram/webhook",
+            "TELEGRAM_API_BASE": self.telegram.base,
+        }
+
+
 @pytest.fixture(scope="module")
-def scale(tmp_path_factory):
+def fakes():
+    channel_fakes = ChannelFakes(FakeWeChatAPI().start(), FakeBotAPI(TG_TOKEN, TG_BOT).start())
+    try:
+        yield channel_fakes
+    finally:
+        channel_fakes.wechat.stop()
+        channel_fakes.telegram.stop()
+
+
+@pytest.fixture(scope="module")
+def scale(tmp_path_factory, fakes):
     reason = unavailable_reason()
     if reason:
         pytest.skip(reason)
@@ -255,9 +304,11 @@ def scale(tmp_path_factory):
     model = workdir / "yibao.tar.gz"
     shutil.copyfile(MODEL, model)  # a retrain elsewhere cannot swap the model under the replicas
     env = {"TRACKER_DB_NAME": db, "REDIS_LOCK_DB": str(REDIS_DB), "REDIS_KEY_PREFIX": prefix,
-           "TICKET_LOCK_LIFETIME": str(LOCK_LIFETIME)}
+           "TICKET_LOCK_LIFETIME": str(LOCK_LIFETIME), **fakes.env()}
+    credentials = workdir / "credentials.yml"
+    credentials.write_text(CHANNELS, encoding="utf-8")
     # Replica 1 runs two Sanic workers (Rasa allows it with the Redis lock store), replica 2 one.
-    cluster = Cluster(2, 2, workdir=workdir, env=env, model=model,
+    cluster = Cluster(2, 2, workdir=workdir, env=env, model=model, credentials=credentials,
                       replica_env=[{"SANIC_WORKERS": "2"}, {"SANIC_WORKERS": "1"}])
     try:
         try:
@@ -371,6 +422,150 @@ def test_one_user_alternates_replicas_while_others_talk(scale):
     assert tracker.get_slot("insurance_type") == "居民医保"
     assert tracker.get_slot("insured_region") == "江苏" and tracker.get_slot("treatment_region") == "上海"
     assert str(tracker.get_slot("bind_date")).endswith("-10-16")
+
+
+# ---------------------------------------------------------------------------- channel state across replicas
+def replica_base(cluster: Cluster, index: int) -> str:
+    return f"http://127.0.0.1:{cluster.replica_ports[index]}"
+
+
+def post_raw(url: str, body: bytes, headers: Dict[str, str]) -> Tuple[int, str]:
+    request = urllib.request.Request(url, data=body, headers=headers)
+    try:
+        with urllib.request.urlopen(request, timeout=90) as response:
+            return response.status, response.read().decode("utf-8")
+    except urllib.error.HTTPError as error:
+        return error.code, error.read().decode("utf-8", "replace")
+
+
+def wechat(cluster: Cluster, index: int, openid: str, text: str, msg_id: Optional[int] = None,
+           body: Optional[bytes] = None) -> Tuple[int, str]:
+    """A signed WeChat text message to replica `index`; returns (status, body)."""
+    timestamp, nonce = str(int(time.time())), uuid.uuid4().hex[:10]
+    signature = hashlib.sha1("".join(sorted([WECHAT_TOKEN, timestamp, nonce])).encode()).hexdigest()
+    body = body or wechat_xml(openid, text, msg_id)
+    url = f"{replica_base(cluster, index)}/webhooks/wechat/webhook?signature={signature}&timestamp={timestamp}&nonce={nonce}"
+    return post_raw(url, body, {"Content-Type": "text/xml"})
+
+
+def wechat_xml(openid: str, text: str, msg_id: Optional[int] = None) -> bytes:
+    return (f"<xml><ToUserName><![CDATA[gh_scale]]></ToUserName><FromUserName><![CDATA[{openid}]]></FromUserName>"
+            f"<CreateTime>{int(time.time())}</CreateTime><MsgType><![CDATA[text]]></MsgType>"
+            f"<Content><![CDATA[{text}]]></Content><MsgId>{msg_id or next(_msg_ids)}</MsgId></xml>").encode()
+
+
+def late_replies(fakes: ChannelFakes, openid: str, count: int, timeout: float = 60) -> List[str]:
+    """The first `count` texts the replicas sent `openid` through the customer-service API."""
+    deadline = time.monotonic() + timeout
+    while len(fakes.wechat.texts_to(openid)) < count:
+        assert time.monotonic() < deadline, f"{openid}: {fakes.wechat.texts_to(openid)} after {timeout} s"
+        time.sleep(0.05)
+    return fakes.wechat.texts_to(openid)[:count]
+
+
+def passive_text(answer: Tuple[int, str]) -> Optional[str]:
+    """The passive reply's text, or None for "success" (the reply then comes through the API)."""
+    status, body = answer
+    assert status == 200, answer
+    return None if body == "success" else ET.fromstring(body).findtext("Content")
+
+
+def wechat_turn(cluster: Cluster, fakes: ChannelFakes, index: int, openid: str, text: str) -> str:
+    """One WeChat turn on replica `index`: the reply the user gets, passively or through the API."""
+    before = len(fakes.wechat.texts_to(openid))
+    passive = passive_text(wechat(cluster, index, openid, text))
+    return passive if passive is not None else late_replies(fakes, openid, before + 1)[before]
+
+
+def user_texts(db: str, sender: str) -> List[str]:
+    return [text for text, _, _ in stored_turns(db, sender)]
+
+
+def new_openid() -> str:
+    return "oScale" + uuid.uuid4().hex[:22]
+
+
+def test_both_replicas_use_one_wechat_access_token(scale, fakes):
+    """WeChat keeps one valid token per app (the fake invalidates the previous one at every fetch,
+    as WeChat does): the first late replies of every Rasa process at once, and one fetch for all."""
+    cluster, db, _ = scale
+    assert fakes.wechat.token_requests == []
+    openids = [new_openid() for _ in range(8)]
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        answers = list(pool.map(lambda n: wechat(cluster, n % 2, openids[n], NORMAL_QUESTION), range(8)))
+    late = [openid for openid, answer in zip(openids, answers) if passive_text(answer) is None]
+    assert len(late) >= 4, answers  # WECHAT_REPLY_DEADLINE is tiny: most go through the API
+    for openid in late:
+        assert "哪天绑定" in late_replies(fakes, openid, 1)[0]
+    assert len(fakes.wechat.token_requests) == 1, fakes.wechat.token_requests
+    assert fakes.wechat.refused == []  # no replica ever sent with a token another had replaced
+    assert set(fakes.wechat.send_tokens) == {"ACCESS_TOKEN_FAKE_1"}
+
+
+def test_a_wechat_retry_sent_to_the_other_replica_is_answered_once_and_stored_once(scale, fakes):
+    cluster, db, _ = scale
+    openid = new_openid()
+    body = wechat_xml(openid, NORMAL_QUESTION)
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        first = pool.submit(wechat, cluster, 0, openid, "", body=body)
+        time.sleep(0.02)  # WeChat's retries reach the other replica (and the first one again)
+        retries = [pool.submit(wechat, cluster, index, openid, "", body=body) for index in (1, 0)]
+        passive = [text for text in (passive_text(answer) for answer in
+                                 [first.result(), *(retry.result() for retry in retries)]) if text is not None]
+    if not passive:
+        late_replies(fakes, openid, 1)
+    time.sleep(2)  # a second copy would have arrived by now
+    api = fakes.wechat.texts_to(openid)
+    # One reply reaches the user: through the API, or passively (WeChat shows the reply to the
+    # request it still waits for; the retries that carry one carry the same one).
+    assert (api == [] and len(set(passive)) == 1) or (passive == [] and len(api) == 1), (passive, api)
+    assert "哪天绑定" in (api + passive)[0]
+    assert user_texts(db, openid) == [NORMAL_QUESTION]
+
+
+def test_a_number_sent_to_the_other_replica_picks_the_option_the_first_offered(scale, fakes):
+    cluster, db, _ = scale
+    openid = new_openid()
+    assert "哪天绑定" in wechat_turn(cluster, fakes, 0, openid, NORMAL_QUESTION)
+    answer = wechat_turn(cluster, fakes, 1, openid, "我是10月16号绑的")
+    helpful = [line for line in answer.splitlines() if line.endswith(". 有帮助")]
+    assert helpful, answer  # offered by replica 2 as a numbered option
+    number = helpful[0].split(".")[0]
+    assert "谢谢您的反馈" in wechat_turn(cluster, fakes, 0, openid, number)  # the number, on replica 1
+    assert user_texts(db, openid)[:2] == [NORMAL_QUESTION, "我是10月16号绑的"]
+    assert user_texts(db, openid)[2] == "/feedback_helpful"
+    assert len(fakes.wechat.token_requests) == 1 and fakes.wechat.refused == []  # still the one token
+
+
+def telegram(cluster: Cluster, index: int, update: Dict) -> int:
+    body = json.dumps(update, ensure_ascii=False).encode("utf-8")
+    status, _ = post_raw(f"{replica_base(cluster, index)}/webhooks/telegram/webhook", body,
+                         {"Content-Type": "application/json", "X-Telegram-Bot-Api-Secret-Token": TG_SECRET})
+    return status
+
+
+def test_a_telegram_button_pressed_on_the_other_replica_works_and_a_redelivery_counts_once(scale, fakes):
+    cluster, db, _ = scale
+    chat_id = 5_000_000 + random.randint(0, 999_999)
+    user = {"id": chat_id, "is_bot": False, "first_name": "测"}
+    first_id = int(time.time())
+
+    def message(update_id: int, text: str) -> Dict:
+        return {"update_id": update_id, "message": {"message_id": update_id, "date": int(time.time()), "from": user,
+                                                    "chat": {"id": chat_id, "type": "private"}, "text": text}}
+
+    assert telegram(cluster, 0, message(first_id, NORMAL_QUESTION)) == 200
+    assert telegram(cluster, 1, message(first_id + 1, "我是10月16号绑的")) == 200
+    keyboard = fakes.telegram.keyboards_for(chat_id)[-1]["inline_keyboard"]  # sent by replica 2
+    helpful = [row[0] for row in keyboard if row[0]["text"] == "有帮助"][0]
+    press = {"update_id": first_id + 2, "callback_query": {
+        "id": uuid.uuid4().hex[:16], "from": user, "chat_instance": "1", "data": helpful["callback_data"],
+        "message": {"message_id": 1, "date": int(time.time()), "chat": {"id": chat_id, "type": "private"}}}}
+    assert telegram(cluster, 0, press) == 200  # pressed on replica 1
+    assert telegram(cluster, 1, press) == 200  # Telegram re-delivers it to replica 2
+    thanks = [text for text in fakes.telegram.texts_for(chat_id) if "谢谢您的反馈" in text]
+    assert len(thanks) == 1, fakes.telegram.texts_for(chat_id)
+    assert user_texts(db, str(chat_id)) == [NORMAL_QUESTION, "我是10月16号绑的", "/feedback_helpful"]
 
 
 def test_a_replica_killed_mid_load_leaves_the_other_conversations_intact(scale):
