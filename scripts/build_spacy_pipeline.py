@@ -18,7 +18,6 @@ sys.path.insert(0, str(PROJECT_DIR))
 
 from yibao.regions import iter_pattern_names  # noqa: E402
 
-SYNONYM_ENTITIES = {"account_type", "insurance_type", "relation"}
 
 
 def synonym_patterns() -> list[dict[str, str]]:

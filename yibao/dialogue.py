@@ -48,7 +48,6 @@ SLOT_BUTTONS = {
     "account_type": ACCOUNT_TYPES,
     "insurance_type": ("职工医保", "居民医保", "灵活就业"),
 }
-FALLBACK_CANDIDATES = (*INTENT_TOPICS, "human_handoff")
 UNKNOWN_STAGE = "不清楚"
 # Rows of the facts a message asks about in its own words, said first (more would bury the user's case).
 MAX_ASKED_ROWS = 2

@@ -625,10 +625,6 @@ def _region_specificity(row: PolicyRow, region: regions.Region | None) -> int | 
     return 2 if row_region.level == "city" else 1
 
 
-def account_types_of(table: PolicyTable, topic: str) -> set[str]:
-    return {row.account_type for row in table.active() if row.topic == topic}
-
-
 def lookup(
     table: PolicyTable,
     topic: str,

@@ -20,7 +20,6 @@ DATA_DIR = Path(__file__).resolve().parent.parent / "data" / "regions"
 # Official-name endings that people leave out when they write a place name.
 _ADMIN_SUFFIXES = ("特别行政区", "自治区", "自治州", "地区", "省", "市", "盟")
 # Province-level municipalities: a province and a city at once.
-_MUNICIPALITY_CODES = {"110000", "120000", "310000", "500000"}
 
 
 @dataclass(frozen=True)
@@ -103,10 +102,6 @@ def all_regions() -> list[Region]:
 def all_names() -> dict[str, Region]:
     """Every spelling the project recognises, mapped to its region."""
     return dict(_registry()[1])
-
-
-def is_municipality(region: Region) -> bool:
-    return region.code in _MUNICIPALITY_CODES
 
 
 _TRAILING_NOISE = re.compile(r"(?:那边|这边|那里|这里|那儿|这儿|本地|当地)$")

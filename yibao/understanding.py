@@ -143,11 +143,6 @@ def inside_lookalike(text: str, start: int, end: int, cues: Cues | None = None) 
     return False
 
 
-def mentions_family(text: str, cues: Cues | None = None) -> bool:
-    cues = cues or load_cues()
-    return bool(cues.family.search(text))
-
-
 @dataclass(frozen=True)
 class Reading:
     """What one message says beyond its intent."""

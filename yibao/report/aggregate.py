@@ -150,14 +150,6 @@ class Report:
     generated_at: datetime = field(default_factory=lambda: datetime.now(CHINA))
 
     @property
-    def fallback_rate(self) -> float:
-        return self.fallback / self.user_messages if self.user_messages else 0.0
-
-    @property
-    def out_of_scope_rate(self) -> float:
-        return self.out_of_scope / self.user_messages if self.user_messages else 0.0
-
-    @property
     def helpful(self) -> int:
         return sum(1 for item in self.feedback if item.helpful)
 
