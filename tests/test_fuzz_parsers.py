@@ -8,7 +8,7 @@ from datetime import date, timedelta
 
 import cn2an
 import pytest
-from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from yibao import dates, regions
@@ -158,16 +158,8 @@ def test_any_text_gives_a_past_date_none_or_a_date_problem(text, today):
 
 
 @SETTINGS
-@given(st.one_of(DATEISH, st.text(max_size=60)))
-def test_numeral_normalisation_never_raises(text):
-    result = dates._to_arabic(text)
-    assert isinstance(result, str)
-
-
-@SETTINGS
 @given(st.integers(min_value=0, max_value=10**12))
-def test_chinese_numerals_round_trip(number):
-    assert cn2an.cn2an(cn2an.an2cn(number), "strict") == number
+def test_chinese_numerals_become_arabic_inside_text(number):
     assert dates._to_arabic(f"第{cn2an.an2cn(number)}个") == f"第{number}个"
 
 

@@ -22,6 +22,3 @@ def test_domain_terms_stay_whole(tokenizer, term):
     assert term in tokenizer.lcut(sentence)
 
 
-def test_without_the_dictionary_jieba_splits_them():
-    plain = jieba.Tokenizer()
-    assert "亲情账户" not in plain.lcut("我想问一下亲情账户的问题")

@@ -200,9 +200,3 @@ def test_condition_parser_never_crashes_unexpectedly(text):
         pass
 
 
-@given(st.text(max_size=30))
-def test_region_resolution_never_crashes(text):
-    found = regions.resolve(text)
-    assert found is None or found.code.isdigit()
-    for mention in regions.find_regions(text):
-        assert text[mention.start:mention.end] == mention.text

@@ -61,12 +61,6 @@ def test_a_conflict_without_a_written_resolution_exits_1(tmp_path):
     assert result.stdout.splitlines()[0].startswith("conflict.csv:2 [resolution] error: 冲突（x1、x2）要由其中一行的裁决")
 
 
-def test_default_is_the_project_table():
-    result = policy_check()
-    assert result.returncode == 0, result.stdout
-    assert result.stdout.splitlines()[-1].startswith("policy_table.csv: OK — ")
-
-
 def test_half_width_punctuation_in_an_answer_is_an_error(tmp_path):
     table = tmp_path / "ascii.csv"
     table.write_text(HEADER + GOOD + 'x2,contact,local,2,通用,全国,,"请拨打12393,或到大厅(工作日)咨询。",'

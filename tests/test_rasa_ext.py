@@ -83,7 +83,6 @@ def test_switching_off_is_for_speed_patches_only(monkeypatch):
 
 @pytest.mark.parametrize("store_type, module_text", [
     ("no_such_module.Store", None),
-    ("broken_store.Store", "import no_such_database_driver\n"),
     ("empty_store.Store", ""),
 ])
 def test_a_tracker_store_that_cannot_be_created_stops_rasa(tmp_path, store_type, module_text):

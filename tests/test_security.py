@@ -184,20 +184,6 @@ def test_rest_channel_token_is_enforced_when_configured():
     assert "s3cret" not in repr(channel)
 
 
-def test_wechat_and_telegram_refuse_to_start_without_their_secrets(monkeypatch):
-    from rasa.shared.exceptions import RasaException
-
-    from channels.telegram import TelegramInput
-    from channels.wechat import WeChatInput
-
-    for name in ("WECHAT_TOKEN", "TELEGRAM_TOKEN", "TELEGRAM_SECRET_TOKEN", "TELEGRAM_WEBHOOK_URL"):
-        monkeypatch.delenv(name, raising=False)
-    with pytest.raises(RasaException, match="WECHAT_TOKEN"):
-        WeChatInput.from_credentials({})
-    with pytest.raises(RasaException, match="TELEGRAM_SECRET_TOKEN"):
-        TelegramInput.from_credentials({"access_token": "1:x", "webhook_url": "https://x.example/webhooks"})
-
-
 SECRET_KEY = re.compile(r"(token|secret|password|passwd|aes_key|api_key|private_key|jwt)", re.IGNORECASE)
 
 

@@ -281,12 +281,3 @@ def test_two_processes_on_one_file_see_each_others_turns(tmp_path):
     assert asyncio.run(second.retrieve("u4")).get_slot("region") == "地区3"
 
 
-def test_personal_numbers_are_still_masked_in_the_rows(tmp_path):
-    db = tmp_path / "tracker.db"
-    store = MaskingSQLTrackerStore(DOMAIN, dialect="sqlite", db=str(db))
-    tracker = DialogueStateTracker.from_events("u5", [ActionExecuted("action_listen")]
-                                               + turn("我的手机13812345678", "杭州"), DOMAIN.slots)
-    asyncio.run(store.save(tracker))
-    with sqlite3.connect(db) as connection:
-        stored = " ".join(data for (data,) in connection.execute("SELECT data FROM events"))
-    assert "13812345678" not in stored

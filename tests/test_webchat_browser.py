@@ -214,16 +214,6 @@ def test_page_greets_with_topic_quick_replies_at_phone_size(rasa_url, phone):
 
 @needs_model
 @needs_browser
-def test_typed_question_is_answered(rasa_url, phone):
-    phone.open(rasa_url)
-    phone.page.locator(".rw-reply").first.wait_for()
-    answer = phone.say("亲情账户多久生效", "15号")
-    assert "次月生效" in answer
-    phone.wait_for_response("哪天绑定", after=1)
-
-
-@needs_model
-@needs_browser
 def test_quick_reply_button_sends_its_payload(rasa_url, phone):
     phone.open(rasa_url)
     page = phone.page
