@@ -48,6 +48,8 @@ from test_wechat import (
     TOKEN as WX_TOKEN,
 )
 
+from redis_prefix import redis_prefix_fixture  # noqa: F401 (the redis_prefix fixture)
+
 from channels.state import RedisState
 from channels.telegram import SECRET_HEADER, TelegramInput
 from channels.wechat import WeChatInput

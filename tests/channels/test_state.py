@@ -11,6 +11,8 @@ import pytest
 import redis
 from rasa.core.lock_store import InMemoryLockStore, RedisLockStore
 
+from redis_prefix import redis_prefix_fixture  # noqa: F401 (the redis_prefix fixture)
+
 from channels.state import MemoryState, RedisState, SharedState, channel_prefix, state_from_lock_store
 
 REDIS_DB = 15  # as in conftest.py

@@ -1,4 +1,6 @@
-"""Fixtures of the channel tests: a fresh Redis key prefix in db 15 (only that prefix is removed)."""
+"""The redis_prefix fixture of the channel tests (imported by them: a conftest.py here would shadow
+tests/conftest.py, which other modules import by name): a fresh Redis key prefix in db 15, and only
+that prefix is removed."""
 
 from __future__ import annotations
 
@@ -20,8 +22,8 @@ def redis_running() -> bool:
         return False
 
 
-@pytest.fixture
-def redis_prefix() -> Iterator[str]:
+@pytest.fixture(name="redis_prefix")
+def redis_prefix_fixture() -> Iterator[str]:
     """``yibaotest<hex>:channel:``, the shape channels.state gives a lock store prefix ``yibaotest<hex>``."""
     if not redis_running():
         pytest.skip("Redis is not running on 127.0.0.1:6379")
