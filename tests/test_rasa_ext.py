@@ -71,8 +71,8 @@ def test_the_launcher_stops_before_rasa_when_a_release_differs(tmp_path):
 
 
 def test_switching_off_is_for_speed_patches_only(monkeypatch):
-    monkeypatch.setenv(rasa_ext.OFF_VARIABLE, "graph_runner, diet_features")
-    assert rasa_ext.switched_off() == ["graph_runner", "diet_features"]
+    monkeypatch.setenv(rasa_ext.OFF_VARIABLE, "graph_runner, model_load")
+    assert rasa_ext.switched_off() == ["graph_runner", "model_load"]
     monkeypatch.setenv(rasa_ext.OFF_VARIABLE, "action_apology")
     with pytest.raises(SystemExit, match="cannot be switched off"):
         rasa_ext.switched_off()

@@ -84,27 +84,6 @@ def test_the_examples_cover_both_verdicts():
     assert not any(rasa_verdict(result) for result in INVALID_RESULTS)
 
 
-# ---------------------------------------------------------------- DIET's zero features
-
-def test_zero_features_are_built_as_rasa_builds_them():
-    import numpy as np
-    import scipy.sparse
-    from rasa.shared.nlu.training_data.features import Features
-    from rasa.utils.tensorflow import model_data_utils
-
-    ours = model_data_utils._create_fake_features
-    rasa_own = ours._yibao_original
-    real = [[None, [Features(scipy.sparse.coo_matrix(np.ones((3, 7), np.float32)), "sequence", "text",
-                             ["CountVectorsFeaturizer"]),
-                    Features(np.ones((1, 5), np.float32), "sentence", "text", "LexicalSyntacticFeaturizer")]]]
-    for mine, theirs in zip(ours(real), rasa_own(real), strict=True):
-        assert (mine.type, mine.attribute, mine.origin) == (theirs.type, theirs.attribute, theirs.origin)
-        assert mine.features.shape == theirs.features.shape and mine.features.shape[0] == 0
-        assert mine.features.dtype == theirs.features.dtype
-        assert type(mine.features) is type(theirs.features)
-    assert real[0][1][0].features.shape == (3, 7)  # the real features are left alone
-
-
 # ---------------------------------------------------------------- event types
 
 def test_event_types_resolve_as_before():
