@@ -170,19 +170,13 @@ def stop_all(processes: List[Optional[subprocess.Popen]], sig: int = signal.SIGT
     """Signal every process (its whole session) at once, then wait; SIGKILL what outlives `timeout`."""
     running = [process for process in processes if process is not None and process.poll() is None]
     for process in running:
-        try:
-            os.killpg(process.pid, sig)
-        except ProcessLookupError:
-            pass
+        _signal(process, sig)
     deadline = time.monotonic() + timeout
     for process in running:
         try:
             process.wait(timeout=max(0.1, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:
-            try:
-                os.killpg(process.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+            _signal(process, signal.SIGKILL)
             process.wait(timeout=10)
     # Forked Sanic workers live in the same session: make sure none outlives its parent.
     for process in processes:
@@ -192,6 +186,17 @@ def stop_all(processes: List[Optional[subprocess.Popen]], sig: int = signal.SIGT
             os.killpg(process.pid, signal.SIGKILL)
         except (ProcessLookupError, PermissionError):
             pass
+
+
+def _signal(process: subprocess.Popen, sig: int) -> None:
+    """The process's whole session when it leads one (everything this module starts), else the process."""
+    try:
+        if os.getpgid(process.pid) == process.pid:
+            os.killpg(process.pid, sig)
+        else:
+            process.send_signal(sig)
+    except ProcessLookupError:
+        pass
 
 
 def tree_pids(root: int) -> List[int]:

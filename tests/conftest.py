@@ -34,6 +34,20 @@ def pytest_sessionstart(session):
 
 
 @pytest.fixture(scope="session")
+def shared_stack(tmp_path_factory):
+    """The one Rasa server the end-to-end modules share (tests/shared_stack.py), started on first use."""
+    if not MODEL.exists():
+        pytest.skip("needs the trained model: run `make train`")
+    from shared_stack import start_shared_stack
+
+    stack = start_shared_stack(tmp_path_factory.mktemp("shared-rasa"))
+    try:
+        yield stack
+    finally:
+        stack.stop()
+
+
+@pytest.fixture(scope="session")
 def small_table():
     return load_table(FIXTURES / "policy_small.csv", FIXTURES / "sources_small.csv")
 

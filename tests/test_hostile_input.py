@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
-import os
 import threading
 import time
 import uuid
@@ -22,15 +21,13 @@ from urllib.parse import urlencode
 from xml.etree import ElementTree
 
 import pytest
-import yaml
 
 from rasa_server import RasaServer, post_json, post_raw, sqlite_rows, texts
-from servers import MODEL, PROJECT, free_port, start_action_server, stop
+from servers import MODEL
 
 pytestmark = pytest.mark.skipif(not MODEL.exists(), reason="needs the trained model: run `make train`")
 
 from channels.common import MAX_TEXT_CHARS  # noqa: E402
-from fakes import FakeBotAPI  # noqa: E402
 from yibao.texts import load_texts  # noqa: E402
 
 # What every channel answers without Rasa (data/texts.yml).
@@ -38,69 +35,27 @@ TEXTS = load_texts()
 EMPTY_TEXT_REPLY = TEXTS["channel_empty_text"]
 TOO_LONG_REPLY = TEXTS["channel_too_long"].format(max_chars=MAX_TEXT_CHARS)
 
-WECHAT_TOKEN = "hostileWeChatToken"
-TG_TOKEN = "123456789:AAH-hostile_fake_token"
-TG_SECRET = "hostile-secret_Token"
-TG_BOT = "yibao_hostile_bot"
+from shared_stack import TG_BOT, TG_SECRET, TG_TOKEN, WECHAT_TOKEN  # noqa: E402,F401
 NORMAL_QUESTION = "亲情账户绑定后多久生效"
 ONE_MB = 1024 * 1024
 _ids = itertools.count(1000)
 
 
 # ---------------------------------------------------------------------------------------- the stack
-def _socketio_credentials() -> Optional[Dict[str, Any]]:
-    """The Socket.IO channel as the project configures it, if the project has one."""
-    if not (PROJECT / "channels" / "socketio.py").exists():
-        return None
-    configured = yaml.safe_load((PROJECT / "credentials.yml").read_text(encoding="utf-8")) or {}
-    return configured.get("channels.socketio.SocketIOInput") or {"session_persistence": True,
-                                                                    "metadata_key": "customData"}
-
-
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory):
-    work = tmp_path_factory.mktemp("hostile")
-    telegram = FakeBotAPI(TG_TOKEN, TG_BOT).start()
-    action_port = free_port()
-    actions = start_action_server(action_port, work / "actions.log")
-    credentials: Dict[str, Any] = {
-        "channels.rest.RestInput": None,
-        "channels.wechat.WeChatInput": None,
-        "channels.telegram.TelegramInput": None,
-    }
-    socketio = _socketio_credentials()
-    if socketio is not None:
-        credentials["channels.socketio.SocketIOInput"] = socketio
-    env = {key: "" for key in os.environ if key.startswith(("WECHAT_", "TELEGRAM_", "REST_AUTH"))}
-    env.update({
-        "WECHAT_TOKEN": WECHAT_TOKEN,
-        # Every reply passive, so a conversation over WeChat can be read turn by turn (the 5 s deadline and
-        # the customer-service fallback have their own test in tests/channels/test_wechat.py).
-        "WECHAT_REPLY_DEADLINE": "30",
-        "TELEGRAM_TOKEN": TG_TOKEN,
-        "TELEGRAM_BOT_NAME": TG_BOT,
-        "TELEGRAM_WEBHOOK_URL": "https://bot.example.org/webhooks/telegram/webhook",
-        "TELEGRAM_SECRET_TOKEN": TG_SECRET,
-        "TELEGRAM_API_BASE": telegram.base,
-    })
-    server = RasaServer(work, action_port, credentials=credentials, env=env)
-    try:
-        server.start()
-        # A conversation stored before the barrage.
-        keeper = "keeper-" + uuid.uuid4().hex
-        for text in (NORMAL_QUESTION, "我是10月16号绑的"):
-            status, reply = rest(server, keeper, text)
-            assert status == 200 and texts(reply)
-        assert "11月1日" in texts(reply)
-        server.keeper = keeper
-        server.keeper_rows = sqlite_rows(server.db, keeper)
-        server.telegram = telegram
-        server.socketio = socketio
-        yield server
-    finally:
-        server.stop()
-        stop(actions)
-        telegram.stop()
+def stack(shared_stack):
+    """The shared server (tests/shared_stack.py), with a conversation stored before the barrage."""
+    server = shared_stack.server
+    keeper = "keeper-" + uuid.uuid4().hex
+    for text in (NORMAL_QUESTION, "我是10月16号绑的"):
+        status, reply = rest(server, keeper, text)
+        assert status == 200 and texts(reply)
+    assert "11月1日" in texts(reply)
+    server.keeper = keeper
+    server.keeper_rows = sqlite_rows(server.db, keeper)
+    server.telegram = shared_stack.telegram
+    server.socketio = shared_stack.socketio
+    return server
 
 
 def rest(server: RasaServer, sender: Any, message: Any, **extra: Any) -> tuple:
@@ -179,15 +134,6 @@ def test_rest_same_message_repeated_quickly_is_answered_every_time(stack):
     assert all(polite(reply) for _, reply in results)
     rows = sqlite_rows(stack.db, sender)
     assert sum(1 for row in rows if row[2] == "user") == 8
-
-
-def test_rest_get_on_the_webhook_is_405(stack):
-    import urllib.error
-    import urllib.request
-
-    with pytest.raises(urllib.error.HTTPError) as error:
-        urllib.request.urlopen(f"{stack.base}/webhooks/rest/webhook", timeout=10)
-    assert error.value.code == 405
 
 
 # ---------------------------------------------------------------------------------------- WeChat

@@ -11,7 +11,6 @@ import asyncio
 import json
 import re
 import uuid
-from pathlib import Path
 
 import pytest
 
@@ -98,25 +97,22 @@ def check_rows(rows: list, classified_masked: bool = True) -> None:
         assert topics == [intent for _, intent in MESSAGES], f"stored texts {stored_texts}"
 
 
-def test_rest_channel_and_store_mask_numbers_before_sqlite_and_the_logs(tmp_path, actions):
-    action_port, action_log = actions
-    server = RasaServer(tmp_path, action_port, args=["--debug"]).start()
-    try:
-        sender = uuid.uuid4().hex
-        replies = send_all(server, sender)
-        assert "\n· " in texts(replies[0])  # bind_failed: the first reason, then the next ones as a list
-        rows = sqlite_rows(server.db, sender)
-    finally:
-        server.stop()
+def test_rest_channel_and_store_mask_numbers_before_sqlite_and_the_logs(shared_stack):
+    server = shared_stack.server  # every channel, masking SQLite store, Rasa at --debug
+    sender = uuid.uuid4().hex
+    replies = send_all(server, sender)
+    assert "\n· " in texts(replies[0])  # bind_failed: the first reason, then the next ones as a list
+    rows = sqlite_rows(server.db, sender)
     check_rows(rows)
     metadata = [json.loads(row[-1]).get("metadata") for row in rows if row[2] == "user"]
     assert metadata[0]["phone"] == "139****5678" and metadata[0]["note"] == "身份证 [身份证号]"
 
+    # The whole log of the shared server: no test on it may have put a raw number there either.
     log = unescape(server.log_text())
     assert "parse_data_text" in log  # the debug log did record the (masked) messages ...
     assert "我身份证号[身份证号] 绑不上亲情账户" in log  # ... as sent, masked
     assert_no_raw_numbers("Rasa's log", log)
-    assert_no_raw_numbers("the action server's log", action_log.read_text(encoding="utf-8", errors="replace"))
+    assert_no_raw_numbers("the action server's log", shared_stack.action_log.read_text(encoding="utf-8", errors="replace"))
 
 
 # ------------------------------------------------------------------------------ PostgreSQL

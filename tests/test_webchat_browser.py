@@ -19,7 +19,7 @@ from urllib.parse import urlparse
 import pytest
 import yaml
 
-from servers import MODEL, PROJECT, cluster, env, free_port, start_action_server, stop, write_endpoints, wait_http
+from servers import MODEL, PROJECT, env, free_port, stop, wait_http
 
 CHROMIUM = Path("/usr/bin/chromium")
 WEBCHAT_BUNDLE = PROJECT / "web" / "node_modules" / "rasa-webchat" / "lib" / "index.js"
@@ -50,22 +50,10 @@ def socketio_credentials() -> dict:
 
 # ------------------------------------------------------------------------------------------- servers
 @pytest.fixture(scope="module")
-def rasa_url(tmp_path_factory):
-    """The action server and `rasa run` with the project's credentials.yml, on free loopback ports."""
-    tmp = tmp_path_factory.mktemp("webchat")
-    action_port, rasa_port = free_port(), free_port()
-    actions = start_action_server(action_port, tmp / "actions.log")
-    endpoints = write_endpoints(tmp, action_port)
-    log = tmp / "rasa.log"
-    rasa = subprocess.Popen(
-        cluster.rasa_run_command(rasa_port, endpoints, CREDENTIALS),
-        cwd=PROJECT, env={**env(), **SERVER_ENV}, stdout=open(log, "wb"), stderr=subprocess.STDOUT)
-    try:
-        wait_http(f"http://127.0.0.1:{rasa_port}/webhooks/socketio/", rasa, timeout=300)
-        yield f"http://127.0.0.1:{rasa_port}"
-    finally:
-        stop(rasa)
-        stop(actions)
+def rasa_url(shared_stack):
+    """The shared server (tests/shared_stack.py): the Socket.IO channel and chat page as credentials.yml
+    configures them, a real action server."""
+    return shared_stack.server.base
 
 
 ECHO_SERVER = r"""

@@ -484,12 +484,6 @@ def test_malformed_body_is_400_never_500(tg, raw):
     assert tg.api.calls == []
 
 
-def test_get_on_webhook_is_not_allowed(tg):
-    _, resp = tg.app.test_client.get(URL)
-    assert resp.status == 405
-    assert tg.api.calls == []
-
-
 # --- configuration ------------------------------------------------------------------------------------
 @pytest.fixture
 def clean_env(monkeypatch):
