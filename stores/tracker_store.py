@@ -19,40 +19,29 @@ keeps working and can be read back by ``type: SQL``.
 * Fail fast. Rasa's ``SQLTrackerStore`` retries an unreachable database every 5 s forever; this
   one stops after ``connect_timeout`` seconds (default 30) with an error naming the endpoints.yml
   ``tracker_store`` settings to fix, in Chinese and English.
-* Cheaper per message (docs/benchmarks.md). ``retrieve`` reads the current session with one
-  precompiled Core SQL statement instead of the ORM query (same rows, same order), and ``save``
-  knows how many of a tracker's events are already stored (from the ``retrieve`` or ``save`` that
-  produced it) instead of counting them with a query on every turn; a tracker that came from
-  elsewhere is counted as Rasa does. Rows are inserted in one statement.
-* Importing it changes nothing else: the Rasa patches (the action-server apology, the speed fixes)
-  are installed by the launcher ``python -m rasa_ext`` (rasa_ext/__init__.py).
+* Cheaper per message: the fast reads and writes of its base class,
+  ``rasa_ext.sql_tracker_store.FastSQLTrackerStore`` (which reaches into Rasa's store, so it lives
+  with the other Rasa patches).
 """
 from __future__ import annotations
 
-import itertools
-import json
 import logging
 import os
-from typing import Any, Dict, List, Optional, Text
+from typing import Any, Dict, Optional, Text
 
 from rasa.core.brokers.broker import EventBroker
-from rasa.core.tracker_store import SQLTrackerStore, validate_port
-from rasa.shared.exceptions import ConnectionException
+from rasa.core.tracker_store import validate_port
 from rasa.shared.core.domain import Domain
-from rasa.shared.core.events import Event, SessionStarted
-from rasa.shared.core.trackers import DialogueStateTracker
-from rasa.shared.nlu.constants import INTENT_NAME_KEY
+from rasa.shared.core.events import Event
+from rasa.shared.exceptions import ConnectionException
 
-from rasa_ext.sqlite_engine import tune_sqlite_engine
+from rasa_ext.sql_tracker_store import FastSQLTrackerStore
 from stores.connectivity import Unreachable, wait_for_sql
 from yibao.privacy import mask_value
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_CONNECT_TIMEOUT = 30.0
-
-# How many of a tracker's events are in the database, set on trackers this store read or wrote.
-STORED_EVENTS = "_yibao_stored_events"
 
 
 class TrackerStoreUnreachable(ConnectionException):
@@ -64,7 +53,7 @@ def masked_event_dict(event: Event) -> Dict[Text, Any]:
     return mask_value(event.as_dict())
 
 
-class MaskingSQLTrackerStore(SQLTrackerStore):
+class MaskingSQLTrackerStore(FastSQLTrackerStore):
     """``SQLTrackerStore`` that never writes an unmasked personal number and fails fast at start."""
 
     def __init__(
@@ -94,75 +83,10 @@ class MaskingSQLTrackerStore(SQLTrackerStore):
                 raise TrackerStoreUnreachable(str(error)) from None
         super().__init__(domain, dialect, host, port, db, username, password, event_broker, login_db, query,
                          **kwargs)
-        tune_sqlite_engine(self)
 
-    def _current_session_statement(self) -> Any:
-        """Rasa's ``_event_query`` for the latest session (events since the newest ``SessionStarted``
-        by timestamp, or all), as one Core statement selecting only ``data``."""
-        import sqlalchemy as sa
-
-        table = self.SQLEvent.__table__
-        sender = sa.bindparam("sender_id")
-        session_start = (
-            sa.select(sa.func.max(table.c.timestamp))
-            .where(table.c.sender_id == sender, table.c.type_name == SessionStarted.type_name)
-            .scalar_subquery()
-        )
-        return (
-            sa.select(table.c.data)
-            .where(table.c.sender_id == sender,
-                   sa.or_(table.c.timestamp >= session_start, session_start.is_(None)))
-            .order_by(table.c.id)
-        )
-
-    async def retrieve(self, sender_id: Text) -> Optional[DialogueStateTracker]:
-        """The tracker of the latest conversation session (as ``SQLTrackerStore.retrieve``)."""
-        statement = self.__dict__.get("_current_session")
-        if statement is None:
-            statement = self._current_session = self._current_session_statement()
-        with self.session_scope() as session:
-            rows = session.execute(statement, {"sender_id": sender_id}).scalars().all()
-        if not (self.domain and rows):
-            logger.debug("No stored conversation for sender id '%s'.", sender_id)
-            return None
-        tracker = DialogueStateTracker.from_dict(sender_id, [json.loads(row) for row in rows], self.domain.slots)
-        setattr(tracker, STORED_EVENTS, len(rows))
-        return tracker
-
-    async def save(self, tracker: DialogueStateTracker) -> None:
-        """Writes the tracker's new events, masked (same rows as ``SQLTrackerStore.save``)."""
-        await self.stream_events(tracker)
-
-        with self.session_scope() as session:
-            stored = getattr(tracker, STORED_EVENTS, None)
-            if isinstance(stored, int) and 0 <= stored <= len(tracker.events):
-                new_events = itertools.islice(tracker.events, stored, None)
-            else:
-                new_events = self._additional_events(session, tracker)
-            rows = []
-            for event in new_events:
-                data = masked_event_dict(event)
-                rows.append({
-                    "sender_id": tracker.sender_id,
-                    "type_name": event.type_name,
-                    "timestamp": data.get("timestamp"),
-                    "intent_name": (data.get("parse_data") or {}).get("intent", {}).get(INTENT_NAME_KEY),
-                    "action_name": data.get("name"),
-                    "data": json.dumps(data),
-                })
-            if rows:
-                session.execute(self.SQLEvent.__table__.insert(), rows)
-            session.commit()
-        setattr(tracker, STORED_EVENTS, len(tracker.events))
-
-        logger.debug("Tracker with sender_id '%s' stored to database (personal numbers masked)", tracker.sender_id)
-
-    async def _stream_new_events(self, event_broker: EventBroker, new_events: List[Event], sender_id: Text) -> None:
-        """Publishes the new events to the event broker, masked."""
-        for event in new_events:
-            body: Dict[Text, Any] = {"sender_id": sender_id}
-            body.update(masked_event_dict(event))
-            event_broker.publish(body)
+    def stored_event_data(self, event: Event) -> Dict[Text, Any]:
+        """Every row written and every event published: masked."""
+        return masked_event_dict(event)
 
 
 def _connect_timeout(configured: Optional[Any]) -> float:

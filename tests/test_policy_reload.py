@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
 import urllib.error
 import urllib.request
 from datetime import datetime
@@ -13,7 +12,7 @@ from datetime import datetime
 import pytest
 
 from conftest import FIXTURES
-from servers import PROJECT, VENV_BIN, env, free_port, stop, wait_http
+from servers import cluster, env, free_port, stop, wait_http
 from yibao.table_store import TableStore
 
 TOKEN = "test-reload-token-123"
@@ -32,16 +31,12 @@ def server(tmp_path_factory):
     port = free_port()
     variables = {**env(), "POLICY_TABLE": str(table), "POLICY_SOURCES": str(folder / "sources.csv"),
                  "POLICY_RELOAD_TOKEN": TOKEN, "ACTION_SERVER_SANIC_WORKERS": "1"}
-    log = open(folder / "actions.log", "wb")
-    process = subprocess.Popen([str(VENV_BIN / "python"), "-m", "actions.server", "--actions", "actions",
-                                "--port", str(port)], cwd=PROJECT, env=variables, stdout=log,
-                               stderr=subprocess.STDOUT)
+    process = cluster.start_action_server(port, folder / "actions.log", env=variables)
     try:
         wait_http(f"http://127.0.0.1:{port}/health", process)
         yield {"url": f"http://127.0.0.1:{port}", "table": table, "process": process, "log": folder / "actions.log"}
     finally:
         stop(process)
-        log.close()
 
 
 def call(url: str, body: dict | None = None, token: str | None = None, method: str | None = None):
