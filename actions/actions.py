@@ -6,10 +6,11 @@ from typing import Any, Dict, List, Text
 from zoneinfo import ZoneInfo
 
 from rasa_sdk import Action, Tracker
-from rasa_sdk.events import FollowupAction, SlotSet
+from rasa_sdk.events import ConversationPaused, FollowupAction, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from yibao import dialogue
+from yibao import handoff as live
 from yibao.table_store import TableStore
 from yibao.texts import load_texts
 
@@ -26,6 +27,32 @@ def conversation_date(tracker: Tracker) -> date:
         if event.get("event") == "user" and event.get("timestamp"):
             return datetime.fromtimestamp(float(event["timestamp"]), CHINA).date()
     return datetime.now(CHINA).date()
+
+
+def message_time(tracker: Tracker) -> datetime:
+    """When the user's latest message was written (opening hours are judged at that moment)."""
+    for event in reversed(tracker.events):
+        if event.get("event") == "user" and event.get("timestamp"):
+            return datetime.fromtimestamp(float(event["timestamp"]), CHINA)
+    return datetime.now(CHINA)
+
+
+def hand_over(turn: dialogue.Turn, tracker: Tracker) -> List[Dict[Text, Any]]:
+    """With the live handoff on (data/handoff.yml), a person asked for in opening hours gets one: the
+    waiting text and Rasa's pause, so the bot stops answering until an agent hands back. Outside the
+    hours the reply says so, with the hours and the centre's number. Off: the turn is left as it is."""
+    if not turn.handoff:
+        return []
+    config = live.load_config()
+    decision = live.decide(message_time(tracker), config)
+    texts = load_texts()
+    if decision == live.OPEN:
+        turn.messages = [dialogue.Message(live.waiting_text(config, texts))]
+        return [ConversationPaused()]
+    if decision == live.CLOSED and turn.messages:
+        first = turn.messages[0]
+        turn.messages = [dialogue.Message(live.closed_text(first.text, config, texts), first.buttons)]
+    return []
 
 
 def end_of_turn(events: List[Dict[Text, Any]]) -> List[Dict[Text, Any]]:
@@ -61,8 +88,9 @@ class ActionAnswer(Action):
         turn = dialogue.respond(intent, message.get("text") or "", message.get("entities") or [], slots,
                                 conversation_date(tracker), TABLE.get(), load_texts(),
                                 message.get("intent_ranking") or [])
+        paused = hand_over(turn, tracker)
         send(dispatcher, turn)
-        return end_of_turn(slot_events({**turn.slots, "asked_slot": turn.asked}, slots))
+        return end_of_turn([*slot_events({**turn.slots, "asked_slot": turn.asked}, slots), *paused])
 
 
 class ActionHandoff(Action):
@@ -75,9 +103,10 @@ class ActionHandoff(Action):
         turn = dialogue.handoff_or_decline(message.get("text") or "", slots, TABLE.get(), load_texts(),
                                            message.get("entities") or [], conversation_date(tracker),
                                            message.get("intent_ranking") or [])
+        paused = hand_over(turn, tracker)
         send(dispatcher, turn)
-        return end_of_turn(slot_events({**turn.slots, "asked_slot": turn.asked}, slots) if turn.slots or turn.asked
-                           else [])
+        changed = slot_events({**turn.slots, "asked_slot": turn.asked}, slots) if turn.slots or turn.asked else []
+        return end_of_turn([*changed, *paused])
 
 
 class ActionFallbackChoices(Action):

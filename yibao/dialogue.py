@@ -71,6 +71,8 @@ class Turn:
     rows: list[str] = field(default_factory=list)
     asked: str | None = None
     more: list[str] = field(default_factory=list)
+    # A person was asked for: with the live handoff on, the action hands over (yibao/handoff.py).
+    handoff: bool = False
 
 
 def inform_payload(slot: str, value: str) -> str:
@@ -391,11 +393,11 @@ def handoff(slots: Mapping[str, Any], table: PolicyTable, texts: Mapping[str, st
     found = lookup(table, "contact", None, facts_from(slots, table), place)
     rows = found.rows if place else [row for row in found.rows if row.region == "全国"]
     if not rows:
-        return Turn(messages=[Message(texts["handoff_intro"])])
+        return Turn(messages=[Message(texts["handoff_intro"])], handoff=True)
     page = compose_page(
         answer_order(rows, told_names(slots)), {}, table, texts, intro=texts["handoff_intro"], per_page=len(rows)
     )
-    return Turn(messages=[Message(page.text)], rows=page.shown)
+    return Turn(messages=[Message(page.text)], rows=page.shown, handoff=True)
 
 
 def fallback_choices(ranking: Iterable[Mapping[str, Any]], texts: Mapping[str, str]) -> Message:
