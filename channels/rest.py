@@ -55,7 +55,7 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse, ResponseStream
 
-from channels import common
+from channels import common, inbox
 from channels.settings import setting
 from yibao.privacy import mask_value
 
@@ -166,7 +166,7 @@ class RestInput(RasaRestInput):
 
     # -------------------------------------------------------------- answering
     async def _answer(self, on_new_message: Callable[[UserMessage], Awaitable[Any]], text: str,
-                      sender_id: str, metadata: Optional[Dict[str, Any]]) -> List[Dict[str, Any]]:
+                      sender_id: str, metadata: Optional[Dict[str, Any]], app: Any = None) -> List[Dict[str, Any]]:
         collector = CollectingOutputChannel()
         failed = False
         try:
@@ -183,10 +183,22 @@ class RestInput(RasaRestInput):
         apology = common.apology()
         if failed and not any(m.get("text") == apology for m in messages):
             messages.append({"recipient_id": sender_id, "text": apology})
-        elif not messages and not text.startswith("/"):
+        elif not messages and not text.startswith("/") and not await self._with_agent(app, sender_id):
             logger.error("REST channel: Rasa produced no answer to a user message; sending the apology")
             messages.append({"recipient_id": sender_id, "text": apology})
         return messages
+
+    @staticmethod
+    async def _with_agent(app: Any, sender_id: str) -> bool:
+        """A conversation handed to a person gets no bot answer (Rasa is paused for it): that silence
+        is not a failure to apologise for; the agent's reply comes with a later message."""
+        if app is None:
+            return False
+        try:
+            return await inbox.with_agent(app, sender_id)
+        except Exception:
+            logger.exception("REST channel: could not tell whether the conversation is with an agent")
+            return False
 
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
         rest = Blueprint("custom_webhook_yibao_rest", __name__)
@@ -219,7 +231,10 @@ class RestInput(RasaRestInput):
                     self.stream_response(on_new_message, text, sender_id, CHANNEL_NAME, metadata),
                     content_type="text/event-stream",
                 )
-            messages = await self._answer(on_new_message, text, sender_id, metadata)
-            return response.json(messages, ensure_ascii=False)
+            messages = await self._answer(on_new_message, text, sender_id, metadata, app=request.app)
+            # What an agent wrote since the user's last message (channels/inbox.py) comes first.
+            agent_replies = [{"recipient_id": sender_id, "text": reply}
+                             for reply in await inbox.take_rest_replies(request.app, sender_id)]
+            return response.json([*agent_replies, *messages], ensure_ascii=False)
 
         return rest

@@ -1,0 +1,584 @@
+"""The agent inbox: the service centre's staff take over conversations handed to a person (issue #12).
+
+Load it from credentials.yml as ``channels.inbox.InboxInput``; its pages are at ``/inbox/``. It is an
+input channel only so that Rasa serves it and hands it the running app (tracker store, lock store, the
+other channels); it never passes a message to the NLU.
+
+* **Who may use it.** ``INBOX_AGENTS="王芳:<token>,李强:<token>"`` in the environment of the Rasa
+  server: one secret token per agent (at least 16 characters), compared in constant time. Unset: every
+  inbox route answers 404. A browser signs in once (the token goes into an HttpOnly, SameSite=Strict
+  cookie limited to /inbox); scripts send ``Authorization: Bearer <token>``.
+* **What it shows.** The conversations whose last handoff event is ``pause`` (yibao.handoff), read from
+  the tracker store every replica shares, with waiting time, channel, last question and the agent who
+  has it; a conversation's history with personal numbers masked (yibao.privacy); a reply box and
+  交还机器人. Everything is escaped; the pages run no script.
+* **One agent at a time.** The first reply claims the conversation in the shared channel state
+  (channels.state: Redis on the scale profile), so a second agent gets 409 until it is handed back.
+* **Stored, then delivered.** A reply is appended to the tracker as a ``BotUttered`` whose metadata
+  names the agent (``handoff_agent``), under Rasa's own conversation lock, then sent on the user's own
+  channel: Socket.IO (an emit to the session's room on this replica), Telegram (sendMessage), WeChat
+  (the customer-service API), REST (kept in the shared state and returned with the user's next message).
+* **Timeouts.** Every ``INBOX_SWEEP_SECONDS`` (30) each replica looks for handoffs nobody picked up, or
+  whose agent stopped answering (data/handoff.yml); the user gets the apology with 12393 and the local
+  number, and ``ConversationResumed`` gives the conversation back to the bot. The conversation lock
+  and a second look under it make one replica do it once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import hmac
+import html
+import logging
+import os
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from datetime import datetime
+from typing import Any
+from urllib.parse import parse_qs
+
+from rasa.core.channels.channel import InputChannel, UserMessage
+from rasa.shared.core.events import BotUttered, ConversationResumed
+from sanic import Blueprint, response
+from sanic.request import Request
+from sanic.response import HTTPResponse
+
+from channels import common
+from channels.state import ChannelState, SharedState
+from yibao import handoff
+from yibao.privacy import mask_personal_numbers
+
+logger = logging.getLogger(__name__)
+
+AGENTS_VARIABLE = "INBOX_AGENTS"
+SWEEP_VARIABLE = "INBOX_SWEEP_SECONDS"
+COOKIE = "yibao_inbox"
+PREFIX = "/inbox"
+MIN_TOKEN_CHARS = 16
+MAX_REPLY_CHARS = common.MAX_TEXT_CHARS
+# Conversations scanned per page load at most (newest handoffs first when the store can tell).
+MAX_CONVERSATIONS = 200
+CLAIM_KEY = "inbox:claim:{}"
+REST_KEY = "inbox:rest:{}"
+CLAIM_TTL_SECONDS = 8 * 3600.0
+REST_TTL_SECONDS = 7 * 24 * 3600.0
+
+PAGE_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-store",
+}
+STYLE = (
+    "body{font-family:sans-serif;max-width:60rem;margin:1rem auto;padding:0 1rem}"
+    "table{border-collapse:collapse;width:100%}td,th{border-bottom:1px solid #ddd;padding:.4rem;text-align:left}"
+    ".user{background:#eef6ff}.agent{background:#effbef}.bot{background:#f6f6f6}"
+    ".msg{padding:.4rem .6rem;margin:.3rem 0;border-radius:.4rem;white-space:pre-wrap;word-break:break-all}"
+    ".note{padding:.5rem;background:#fff6d6}.error{padding:.5rem;background:#fde2e2}"
+    "textarea{width:100%;height:6rem}"
+)
+
+
+class InboxConfigError(ValueError):
+    """INBOX_AGENTS is malformed; the server must not start with an inbox nobody can trust."""
+
+
+def agents_from_env(environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """``{token: agent name}`` from ``INBOX_AGENTS="王芳:token1,李强:token2"``."""
+    raw = (os.environ if environ is None else environ).get(AGENTS_VARIABLE, "")
+    agents: dict[str, str] = {}
+    for entry in raw.split(","):
+        if not entry.strip():
+            continue
+        name, sep, token = entry.strip().partition(":")
+        if not sep or not name.strip() or len(token.strip()) < MIN_TOKEN_CHARS:
+            raise InboxConfigError(
+                f"{AGENTS_VARIABLE}: each entry must be name:token with a token of at least {MIN_TOKEN_CHARS} "
+                "characters (e.g. 王芳:$(openssl rand -hex 16))"
+            )
+        if token.strip() in agents:
+            raise InboxConfigError(f"{AGENTS_VARIABLE}: two agents share one token")
+        agents[token.strip()] = name.strip()
+    return agents
+
+
+def agent_for(token: str | None, agents: Mapping[str, str]) -> str | None:
+    """The agent whose token this is; every token is compared (constant time, no early exit)."""
+    found = None
+    given = (token or "").encode("utf-8")
+    for known, name in agents.items():
+        if hmac.compare_digest(given, known.encode("utf-8")):
+            found = name
+    return found if token else None
+
+
+def conversation_key(sender_id: str) -> str:
+    """A sender id as a URL path segment (sender ids may hold any character)."""
+    return base64.urlsafe_b64encode(sender_id.encode("utf-8")).decode("ascii").rstrip("=")
+
+
+def sender_from_key(key: str) -> str | None:
+    try:
+        return base64.urlsafe_b64decode(key + "=" * (-len(key) % 4)).decode("utf-8")
+    except (binascii.Error, ValueError):
+        return None
+
+
+def t(key: str, **values: Any) -> str:
+    return common.load_texts()[f"inbox_{key}"].format(**values) if values else common.load_texts()[f"inbox_{key}"]
+
+
+def _e(value: Any) -> str:
+    return html.escape(str(value), quote=True)
+
+
+def page(title: str, body: str, status: int = 200, refresh: int | None = None) -> HTTPResponse:
+    meta = f'<meta http-equiv="refresh" content="{refresh}">' if refresh else ""
+    document = (
+        f'<!doctype html><html lang="zh-CN"><head><meta charset="utf-8">{meta}'
+        f'<meta name="viewport" content="width=device-width,initial-scale=1"><title>{_e(title)}</title>'
+        f"<style>{STYLE}</style></head><body>{body}</body></html>"
+    )
+    return response.html(document, status=status, headers=PAGE_HEADERS)
+
+
+def _form_field(request: Request, name: str) -> str | None:
+    try:
+        fields = parse_qs((request.body or b"").decode("utf-8"), keep_blank_values=True)
+    except UnicodeDecodeError:
+        return None
+    values = fields.get(name)
+    return values[0] if values else None
+
+
+# ---------------------------------------------------------------------------------- the tracker store
+def _inner(store: Any) -> Any:
+    """Rasa wraps custom stores in ``AwaitableTrackerStore``; the SQL shortcut needs the store itself."""
+    return getattr(store, "_tracker_store", store)
+
+
+async def candidate_senders(store: Any) -> list[str]:
+    """Senders that may be waiting: on an SQL store those with a ``pause`` event (one indexed query,
+    newest first), otherwise every key the store has."""
+    inner = _inner(store)
+    table = getattr(getattr(inner, "SQLEvent", None), "__table__", None)
+    if table is not None and hasattr(inner, "session_scope"):
+        import sqlalchemy as sa
+
+        statement = (
+            sa.select(table.c.sender_id)
+            .where(table.c.type_name == "pause")
+            .group_by(table.c.sender_id)
+            .order_by(sa.func.max(table.c.timestamp).desc())
+            .limit(MAX_CONVERSATIONS)
+        )
+        with inner.session_scope() as session:
+            return [row[0] for row in session.execute(statement)]
+    return list(await store.keys())[:MAX_CONVERSATIONS]
+
+
+def _event_dicts(tracker: Any) -> list[dict[str, Any]]:
+    return [event.as_dict() for event in tracker.events]
+
+
+async def waiting_conversations(store: Any) -> list[tuple[str, handoff.Waiting]]:
+    found = []
+    for sender_id in await candidate_senders(store):
+        tracker = await store.retrieve(sender_id)
+        waiting = handoff.waiting_from_events(_event_dicts(tracker)) if tracker else None
+        if waiting is not None:
+            found.append((sender_id, waiting))
+    found.sort(key=lambda item: item[1].paused_at)
+    return found
+
+
+# ---------------------------------------------------------------------------------- delivery
+def _input_channel(app: Any, name: str) -> Any:
+    for channel in getattr(app.ctx, "input_channels", None) or []:
+        if channel.name() == name:
+            return channel
+    return None
+
+
+async def deliver(app: Any, state: ChannelState, sender_id: str, channel_name: str | None, text: str) -> bool:
+    """Sends ``text`` to the user on the channel of their last message; False when it could not go
+    out now (it is stored in the tracker either way)."""
+    try:
+        if channel_name == "rest":
+            pending = await state.get_json(REST_KEY.format(sender_id)) or []
+            await state.put_json(REST_KEY.format(sender_id), [*pending, text], REST_TTL_SECONDS)
+            return True
+        channel = _input_channel(app, channel_name or "")
+        if channel is None:
+            return False
+        if channel_name == "socketio":
+            from channels.socketio import SocketIOOutput
+
+            if channel.sio is None:
+                return False
+            await SocketIOOutput(channel.sio, channel.bot_message_evt).send_text_message(sender_id, text)
+            return True
+        if channel_name == "telegram":
+            await channel.get_output_channel().send_text_message(sender_id, text)
+            return True
+        if channel_name == "wechat":
+            await channel.send_customer_service_text(sender_id, text)
+            return True
+    except Exception as error:  # the reply is stored; the agent is told it did not go out
+        logger.error("inbox: delivery on %s failed (%s)", channel_name, type(error).__name__)
+    return False
+
+
+async def take_rest_replies(app: Any, sender_id: str) -> list[str]:
+    """The agent's messages waiting for a REST user (returned with that user's next message)."""
+    if not ACTIVE:
+        return []  # no inbox on this server: no lookup per message
+    state = _SHARED.for_app(app)
+    key = REST_KEY.format(sender_id)
+    pending = await state.get_json(key)
+    if not pending:
+        return []
+    await state.delete(key)
+    return [str(text) for text in pending]
+
+
+async def with_agent(app: Any, sender_id: str) -> bool:
+    """Whether the conversation is handed to a person (the bot is paused for it)."""
+    agent = getattr(app.ctx, "agent", None)
+    store = getattr(agent, "tracker_store", None)
+    if store is None:
+        return False
+    tracker = await store.retrieve(sender_id)
+    return bool(tracker and tracker.is_paused())
+
+
+# The state handle the inbox and the REST channel share in one process (Redis when the lock store is).
+_SHARED = SharedState()
+# True once the inbox is registered on this server (the REST channel asks only then).
+ACTIVE = False
+
+
+# ---------------------------------------------------------------------------------- the channel
+class InboxInput(InputChannel):
+    """The agents' web page at /inbox/ (no messages ever reach the NLU through it)."""
+
+    @classmethod
+    def name(cls) -> str:
+        return "inbox"
+
+    @classmethod
+    def from_credentials(cls, credentials: dict[str, Any] | None) -> InboxInput:
+        return cls(agents_from_env())
+
+    def __init__(
+        self,
+        agents: Mapping[str, str],
+        state: ChannelState | None = None,
+        config: handoff.HandoffConfig | None = None,
+        clock: Callable[[], float] = time.time,
+        sweep_seconds: float | None = None,
+    ) -> None:
+        self.agents = dict(agents)
+        self.shared = SharedState(state) if state is not None else _SHARED
+        self._config = config
+        self.clock = clock
+        self.sweep_seconds = (
+            sweep_seconds if sweep_seconds is not None else float(os.environ.get(SWEEP_VARIABLE, "30") or 30)
+        )
+        self._sweeper: asyncio.Task[Any] | None = None
+
+    def __repr__(self) -> str:  # never show the tokens
+        return f"InboxInput(agents={sorted(self.agents.values())})"
+
+    def url_prefix(self) -> str:
+        return PREFIX
+
+    @property
+    def config(self) -> handoff.HandoffConfig:
+        return self._config if self._config is not None else handoff.load_config()
+
+    # ------------------------------------------------------------------ auth
+    def _agent(self, request: Request) -> str | None:
+        given = request.headers.get("authorization") or ""
+        scheme, _, value = given.partition(" ")
+        token = value.strip() if scheme.lower() == "bearer" else request.cookies.get(COOKIE)
+        return agent_for(token, self.agents)
+
+    def _sign_in_page(self, error: str | None = None, status: int = 200) -> HTTPResponse:
+        note = f'<p class="error">{_e(error)}</p>' if error else ""
+        body = (
+            f"<h1>{_e(t('title'))}</h1>{note}"
+            f'<form method="post" action="{PREFIX}/login"><label>{_e(t("token"))} '
+            f'<input type="password" name="token" autocomplete="current-password" required></label> '
+            f'<button type="submit">{_e(t("sign_in"))}</button></form>'
+        )
+        return page(t("title"), body, status)
+
+    # ------------------------------------------------------------------ pages
+    def _header(self, agent: str) -> str:
+        return (
+            f"<h1>{_e(t('title'))}</h1><p>{_e(t('signed_in_as', agent=agent))} "
+            f'<form method="post" action="{PREFIX}/logout" style="display:inline">'
+            f'<button type="submit">{_e(t("sign_out"))}</button></form></p>'
+        )
+
+    async def _list_page(self, request: Request, agent: str) -> HTTPResponse:
+        store = request.app.ctx.agent.tracker_store
+        state = self.shared.for_app(request.app)
+        now = self.clock()
+        rows = []
+        for sender_id, waiting in await waiting_conversations(store):
+            holder = await state.get(CLAIM_KEY.format(sender_id))
+            since = waiting.unanswered_since or waiting.paused_at
+            question = mask_personal_numbers(waiting.last_question or "")
+            rows.append(
+                f'<tr data-conversation="{_e(conversation_key(sender_id))}">'
+                f"<td>{_e(t('minutes', minutes=max(int((now - since) // 60), 0)))}</td>"
+                f"<td>{_e(waiting.channel or '?')}</td><td>{_e(question[:80])}</td>"
+                f"<td>{_e(holder or t('nobody'))}</td>"
+                f'<td><a href="{PREFIX}/c/{_e(conversation_key(sender_id))}">{_e(t("open"))}</a></td></tr>'
+            )
+        if rows:
+            head = "".join(
+                f"<th>{_e(t(key))}</th>" for key in ("col_waiting", "col_channel", "col_question", "col_agent")
+            )
+            table = f"<table><tr>{head}<th></th></tr>{''.join(rows)}</table>"
+        else:
+            table = f'<p class="none">{_e(t("none_waiting"))}</p>'
+        body = f"{self._header(agent)}<h2>{_e(t('waiting_heading'))}</h2>{table}"
+        return page(t("title"), body, refresh=15)
+
+    async def _conversation_page(
+        self,
+        request: Request,
+        agent: str,
+        sender_id: str,
+        note: str | None = None,
+        error: str | None = None,
+        status: int = 200,
+    ) -> HTTPResponse:
+        tracker = await request.app.ctx.agent.tracker_store.retrieve(sender_id)
+        events = _event_dicts(tracker) if tracker else []
+        waiting = handoff.waiting_from_events(events)
+        back = f'<p><a href="{PREFIX}/">{_e(t("back"))}</a></p>'
+        if waiting is None:
+            # Handed back or timed out meanwhile: 409, so a form sent to it is seen to have failed.
+            message = t("not_waiting") if tracker else t("not_found")
+            return page(
+                t("title"), f'{self._header(agent)}{back}<p class="error">{_e(message)}</p>', 409 if tracker else 404
+            )
+        lines = []
+        zone = self.config.zone
+        for entry in waiting.history:
+            who = entry["who"]
+            label = t("who_agent", agent=entry.get("agent") or "") if who == "agent" else t(f"who_{who}")
+            lines.append(
+                f'<div class="msg {who}"><b>{_e(label)}</b> '
+                f"<small>{_e(datetime.fromtimestamp(entry['timestamp'], zone).strftime('%m-%d %H:%M'))}</small>\n"
+                f"{_e(mask_personal_numbers(str(entry['text'])))}</div>"
+            )
+        key = _e(conversation_key(sender_id))
+        notes = (f'<p class="note">{_e(note)}</p>' if note else "") + (
+            f'<p class="error">{_e(error)}</p>' if error else ""
+        )
+        body = (
+            f"{self._header(agent)}{back}<p>{_e(t('col_channel'))}：{_e(waiting.channel or '?')}</p>"
+            f'<div id="history">{"".join(lines)}</div>{notes}'
+            f'<form method="post" action="{PREFIX}/c/{key}/reply"><textarea name="text" maxlength="{MAX_REPLY_CHARS}">'
+            f'</textarea><button type="submit">{_e(t("reply"))}</button></form>'
+            f'<form method="post" action="{PREFIX}/c/{key}/resume"><button type="submit">{_e(t("hand_back"))}'
+            "</button></form>"
+        )
+        return page(t("title"), body, status)
+
+    # ------------------------------------------------------------------ actions
+    async def _claim(self, state: ChannelState, sender_id: str, agent: str) -> str | None:
+        """Claims the conversation for ``agent``; the other agent's name when someone else has it."""
+        key = CLAIM_KEY.format(sender_id)
+        if await state.claim(key, agent, CLAIM_TTL_SECONDS):
+            return None
+        holder = await state.get(key)
+        if holder is not None and holder != agent:
+            return holder
+        await state.put(key, agent, CLAIM_TTL_SECONDS)
+        return None
+
+    async def _append(self, app: Any, sender_id: str, *events: Any) -> bool:
+        """Appends ``events`` under Rasa's conversation lock, only while the conversation still waits."""
+        agent = app.ctx.agent
+        async with agent.lock_store.lock(sender_id):
+            tracker = await agent.tracker_store.retrieve(sender_id)
+            if tracker is None or handoff.waiting_from_events(_event_dicts(tracker)) is None:
+                return False
+            for event in events:
+                tracker.update(event)
+            await agent.tracker_store.save(tracker)
+            return True
+
+    async def reply(self, request: Request, agent: str, sender_id: str, raw: str | None) -> HTTPResponse:
+        text = common.strip_control(raw or "").strip()
+        if not text:
+            return await self._conversation_page(request, agent, sender_id, error=t("empty_reply"), status=400)
+        if len(text) > MAX_REPLY_CHARS:
+            return await self._conversation_page(
+                request, agent, sender_id, error=t("reply_too_long", max_chars=MAX_REPLY_CHARS), status=413
+            )
+        state = self.shared.for_app(request.app)
+        holder = await self._claim(state, sender_id, agent)
+        if holder is not None:
+            return await self._conversation_page(request, agent, sender_id, error=t("taken", agent=holder), status=409)
+        tracker = await request.app.ctx.agent.tracker_store.retrieve(sender_id)
+        waiting = handoff.waiting_from_events(_event_dicts(tracker)) if tracker else None
+        stored = await self._append(
+            request.app, sender_id, BotUttered(text, metadata={handoff.AGENT_KEY: agent}, timestamp=self.clock())
+        )
+        if not stored:
+            await state.release(CLAIM_KEY.format(sender_id), agent)
+            return await self._conversation_page(request, agent, sender_id, status=409)
+        channel = waiting.channel if waiting else None
+        delivered = await deliver(request.app, state, sender_id, channel, text)
+        note = t("sent") if delivered else t("sent_stored_only", channel=channel or "?")
+        return await self._conversation_page(request, agent, sender_id, note=note)
+
+    async def hand_back(self, app: Any, sender_id: str, text: str, notice: str, by: str | None = None) -> bool:
+        """The bot answers again: ``text`` stored and sent to the user, then ``ConversationResumed``."""
+        tracker = await app.ctx.agent.tracker_store.retrieve(sender_id)
+        waiting = handoff.waiting_from_events(_event_dicts(tracker)) if tracker else None
+        metadata: dict[str, Any] = {handoff.NOTICE_KEY: notice}
+        if by:
+            metadata["by"] = by
+        now = self.clock()
+        if not await self._append(
+            app, sender_id, BotUttered(text, metadata=metadata, timestamp=now), ConversationResumed(timestamp=now)
+        ):
+            return False
+        state = self.shared.for_app(app)
+        await state.delete(CLAIM_KEY.format(sender_id))
+        await deliver(app, state, sender_id, waiting.channel if waiting else None, text)
+        return True
+
+    async def sweep_once(self, app: Any) -> list[tuple[str, str]]:
+        """Hands back every waiting conversation whose timeout is due; returns ``(sender, kind)``."""
+        config = self.config
+        texts = common.load_texts()
+        done = []
+        for sender_id, waiting in await waiting_conversations(app.ctx.agent.tracker_store):
+            kind = handoff.due_timeout(waiting, self.clock(), config)
+            if kind and await self.hand_back(app, sender_id, handoff.timeout_text(kind, config, texts), kind):
+                done.append((sender_id, kind))
+        return done
+
+    async def _sweep_forever(self, app: Any) -> None:
+        while True:
+            await asyncio.sleep(self.sweep_seconds)
+            try:
+                for sender_id, kind in await self.sweep_once(app):
+                    logger.info("inbox: handoff %s, the bot answers again (%s)", kind, conversation_key(sender_id))
+            except Exception:
+                logger.exception("inbox: the timeout sweep failed; trying again later")
+
+    # ------------------------------------------------------------------ routes
+    def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
+        global _SHARED, ACTIVE
+        _SHARED = self.shared  # the REST channel finds the agents' replies where the inbox put them
+        ACTIVE = bool(self.agents)
+        inbox = Blueprint("yibao_inbox", __name__)
+
+        @inbox.listener("after_server_start")
+        async def start_sweeper(app: Any, _loop: Any) -> None:
+            if self.agents and self.sweep_seconds > 0:
+                self._sweeper = asyncio.ensure_future(self._sweep_forever(app))
+
+        @inbox.listener("before_server_stop")
+        async def stop_sweeper(_app: Any, _loop: Any) -> None:
+            if self._sweeper is not None:
+                self._sweeper.cancel()
+
+        def guarded(handler: Callable[..., Awaitable[HTTPResponse]]) -> Callable[..., Awaitable[HTTPResponse]]:
+            async def wrapped(request: Request, *args: Any, **kwargs: Any) -> HTTPResponse:
+                if not self.agents:
+                    return page(t("title"), f"<p>{_e(t('disabled'))}</p>", 404)
+                agent = self._agent(request)
+                if agent is None:
+                    status = 403 if (request.cookies.get(COOKIE) or request.headers.get("authorization")) else 401
+                    return self._sign_in_page(t("bad_token") if status == 403 else None, status)
+                return await handler(request, agent, *args, **kwargs)
+
+            wrapped.__name__ = handler.__name__
+            return wrapped
+
+        def sender_or_404(key: str) -> str | None:
+            sender_id = sender_from_key(key)
+            return sender_id if sender_id else None
+
+        @inbox.route("/", methods=["GET"])
+        @guarded
+        async def waiting_list(request: Request, agent: str) -> HTTPResponse:
+            return await self._list_page(request, agent)
+
+        @inbox.route("/login", methods=["POST"])
+        async def login(request: Request) -> HTTPResponse:
+            if not self.agents:
+                return page(t("title"), f"<p>{_e(t('disabled'))}</p>", 404)
+            token = _form_field(request, "token")
+            if agent_for(token, self.agents) is None:
+                return self._sign_in_page(t("bad_token"), 403)
+            redirect = response.redirect(f"{PREFIX}/", status=303)
+            redirect.cookies[COOKIE] = token or ""
+            redirect.cookies[COOKIE]["httponly"] = True
+            redirect.cookies[COOKIE]["samesite"] = "Strict"
+            redirect.cookies[COOKIE]["path"] = PREFIX
+            redirect.cookies[COOKIE]["secure"] = request.scheme == "https"
+            return redirect
+
+        @inbox.route("/logout", methods=["POST"])
+        async def logout(_: Request) -> HTTPResponse:
+            redirect = response.redirect(f"{PREFIX}/", status=303)
+            redirect.cookies[COOKIE] = ""
+            redirect.cookies[COOKIE]["max-age"] = 0
+            redirect.cookies[COOKIE]["path"] = PREFIX
+            return redirect
+
+        @inbox.route("/c/<key>", methods=["GET"])
+        @guarded
+        async def conversation(request: Request, agent: str, key: str) -> HTTPResponse:
+            sender_id = sender_or_404(key)
+            if sender_id is None:
+                return page(t("title"), f"<p>{_e(t('not_found'))}</p>", 404)
+            return await self._conversation_page(request, agent, sender_id)
+
+        @inbox.route("/c/<key>/reply", methods=["POST"])
+        @guarded
+        async def send_reply(request: Request, agent: str, key: str) -> HTTPResponse:
+            sender_id = sender_or_404(key)
+            if sender_id is None:
+                return page(t("title"), f"<p>{_e(t('not_found'))}</p>", 404)
+            return await self.reply(request, agent, sender_id, _form_field(request, "text"))
+
+        @inbox.route("/c/<key>/resume", methods=["POST"])
+        @guarded
+        async def resume(request: Request, agent: str, key: str) -> HTTPResponse:
+            sender_id = sender_or_404(key)
+            if sender_id is None:
+                return page(t("title"), f"<p>{_e(t('not_found'))}</p>", 404)
+            state = self.shared.for_app(request.app)
+            holder = await state.get(CLAIM_KEY.format(sender_id))
+            if holder is not None and holder != agent:
+                return await self._conversation_page(
+                    request, agent, sender_id, error=t("taken", agent=holder), status=409
+                )
+            if not await self.hand_back(
+                request.app, sender_id, common.load_texts()["handoff_resumed"], "resumed", agent
+            ):
+                return await self._conversation_page(request, agent, sender_id, status=409)
+            return page(
+                t("title"),
+                f'{self._header(agent)}<p class="note">{_e(t("handed_back"))}</p>'
+                f'<p><a href="{PREFIX}/">{_e(t("back"))}</a></p>',
+            )
+
+        return inbox

@@ -1,0 +1,299 @@
+"""Offline tests of the agent inbox (channels/inbox.py) with the REST channel on one in-process Sanic
+app, a Rasa in-memory tracker store and lock store, and a fake Rasa that pauses on 转人工 as the
+action does. What is checked is what a user or an agent notices: the pages' status codes and text,
+the events stored, and the messages that reach the user's channel."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from types import SimpleNamespace
+from typing import Any
+from urllib.parse import urlencode
+
+import pytest
+from rasa.core.channels.channel import UserMessage
+from rasa.core.lock_store import InMemoryLockStore
+from rasa.core.tracker_store import InMemoryTrackerStore
+from rasa.shared.core.domain import Domain
+from rasa.shared.core.events import BotUttered, ConversationPaused, UserUttered
+from sanic import Sanic
+
+from channels import inbox as inbox_module
+from channels.inbox import InboxInput, agents_from_env, conversation_key
+from channels.rest import RestInput
+from channels.state import MemoryState
+from channels.telegram import TelegramOutput
+from fakes import FakeBotAPI
+from yibao import handoff
+from yibao.texts import load_texts
+
+Sanic.test_mode = True
+
+TEXTS = load_texts()
+WANG = "wangfang-token-0123456789"
+LI = "liqiang-token-0123456789ab"
+AGENTS = {WANG: "王芳", LI: "李强"}
+BOT_ANSWER = "机器人的回答"
+START = 1_790_000_000.0
+CONFIG = handoff.config_from_mapping({"enabled": True, "local_contact": {"phone": "0396-2763198"}}, {})
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = START
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class FakeSocketIO:
+    def __init__(self) -> None:
+        self.emitted: list[tuple[str, Any, Any]] = []
+
+    async def emit(self, event: str, data: Any = None, room: Any = None, **_: Any) -> None:
+        self.emitted.append((event, data, room))
+
+
+class Harness:
+    """One app: the inbox, the REST channel, and a Rasa stand-in that pauses on 转人工."""
+
+    def __init__(self, agents: dict[str, str] = AGENTS) -> None:
+        self.clock = Clock()
+        self.store = InMemoryTrackerStore(Domain.empty())
+        self.inbox = InboxInput(agents, state=MemoryState(), config=CONFIG, clock=self.clock, sweep_seconds=0)
+        self.app = Sanic(f"inbox_test_{uuid.uuid4().hex[:8]}")
+        self.app.ctx.agent = SimpleNamespace(tracker_store=self.store, lock_store=InMemoryLockStore())
+        self.sio = FakeSocketIO()
+        socketio = SimpleNamespace(name=lambda: "socketio", sio=self.sio, bot_message_evt="bot_uttered")
+        self.app.ctx.input_channels = [self.inbox, socketio]
+        self.rest = RestInput()
+        self.app.blueprint(self.inbox.blueprint(self.rasa), url_prefix="/inbox")
+        self.app.blueprint(self.rest.blueprint(self.rasa), url_prefix="/webhooks/rest")
+
+    async def rasa(self, message: UserMessage) -> None:
+        tracker = await self.store.get_or_create_tracker(message.sender_id)
+        tracker.update(UserUttered(message.text, input_channel=message.input_channel, timestamp=self.clock()))
+        if not tracker.is_paused():  # as Rasa's processor: a paused conversation gets no prediction
+            reply = handoff.waiting_text(CONFIG, TEXTS) if message.text.startswith("转人工") else BOT_ANSWER
+            tracker.update(BotUttered(reply, timestamp=self.clock()))
+            if message.text.startswith("转人工"):
+                tracker.update(ConversationPaused(timestamp=self.clock()))
+            await message.output_channel.send_text_message(message.sender_id, reply)
+        await self.store.save(tracker)
+
+    def say(self, sender: str, text: str) -> list[str]:
+        body = json.dumps({"sender": sender, "message": text}, ensure_ascii=False).encode()
+        _, resp = self.app.test_client.post("/webhooks/rest/webhook", content=body)
+        assert resp.status == 200
+        return [m["text"] for m in resp.json]
+
+    async def _socket_user(self, sender: str, text: str) -> None:
+        tracker = await self.store.get_or_create_tracker(sender)
+        tracker.update(UserUttered(text, input_channel="socketio", timestamp=self.clock()))
+        tracker.update(BotUttered(handoff.waiting_text(CONFIG, TEXTS), timestamp=self.clock()))
+        tracker.update(ConversationPaused(timestamp=self.clock()))
+        await self.store.save(tracker)
+
+    def socket_user_hands_over(self, sender: str, text: str = "转人工") -> None:
+        asyncio.run(self._socket_user(sender, text))
+
+    def get(self, path: str, token: str | None = WANG):
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        _, resp = self.app.test_client.get(path, headers=headers)
+        return resp
+
+    def post(self, path: str, fields: dict[str, str], token: str | None = WANG):
+        headers = {"Content-Type": "application/x-www-form-urlencoded"}
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        _, resp = self.app.test_client.post(path, content=urlencode(fields).encode(), headers=headers,
+                                            allow_redirects=False)
+        return resp
+
+    def events(self, sender: str) -> list[dict[str, Any]]:
+        tracker = asyncio.run(self.store.retrieve(sender))
+        return [event.as_dict() for event in tracker.events]
+
+
+@pytest.fixture
+def h():
+    return Harness()
+
+
+def conv(sender: str) -> str:
+    return f"/inbox/c/{conversation_key(sender)}"
+
+
+# ---------------------------------------------------------------------------------- access
+def test_no_agents_configured_means_no_inbox():
+    h = Harness(agents={})
+    assert h.get("/inbox/").status == 404
+    assert h.post("/inbox/login", {"token": WANG}, token=None).status == 404
+
+
+def test_the_inbox_needs_an_agent_token(h):
+    anonymous = h.get("/inbox/", token=None)
+    assert anonymous.status == 401 and 'name="token"' in anonymous.text
+    assert h.get("/inbox/", token="wrong-token-0123456789").status == 403
+    assert h.post(conv("u1") + "/reply", {"text": "你好"}, token=None).status == 401
+
+
+def test_signing_in_sets_a_cookie_only_the_inbox_reads(h):
+    refused = h.post("/inbox/login", {"token": "nope"}, token=None)
+    assert refused.status == 403 and TEXTS["inbox_bad_token"] in refused.text
+    signed_in = h.post("/inbox/login", {"token": WANG}, token=None)
+    assert signed_in.status == 303
+    cookie = signed_in.headers["set-cookie"]
+    assert "HttpOnly" in cookie and "SameSite=Strict" in cookie and "Path=/inbox" in cookie
+    _, page = h.app.test_client.get("/inbox/", cookies={inbox_module.COOKIE: WANG})
+    assert page.status == 200 and "王芳" in page.text
+
+
+def test_agents_are_read_from_the_environment_and_weak_tokens_refused():
+    assert agents_from_env({"INBOX_AGENTS": f"王芳:{WANG}, 李强:{LI}"}) == AGENTS
+    assert agents_from_env({}) == {}
+    for bad in ("王芳:short", f":{WANG}", WANG, f"王芳:{WANG},李强:{WANG}"):
+        with pytest.raises(inbox_module.InboxConfigError):
+            agents_from_env({"INBOX_AGENTS": bad})
+
+
+# ---------------------------------------------------------------------------------- REST, end to end
+def test_a_rest_user_is_handed_to_an_agent_and_back(h):
+    assert h.say("u1", "亲情账户多久生效") == [BOT_ANSWER]
+    assert "约5分钟" in h.say("u1", "转人工 我电话13812345678")[0]
+    # While with the agents the bot is silent, and that silence is no failure (no apology).
+    assert h.say("u1", "还在吗") == []
+
+    listing = h.get("/inbox/")
+    assert listing.status == 200 and conversation_key("u1") in listing.text
+    assert "还在吗" in listing.text and ">rest<" in listing.text
+
+    page = h.get(conv("u1"))
+    assert page.status == 200 and "138****5678" in page.text and "13812345678" not in page.text
+
+    sent = h.post(conv("u1") + "/reply", {"text": "您好，我是王芳，请问绑定时提示什么？"})
+    assert sent.status == 200 and TEXTS["inbox_sent"] in sent.text
+    agent_events = [e for e in h.events("u1") if e["event"] == "bot" and e.get("metadata", {}).get("handoff_agent")]
+    assert [(e["text"], e["metadata"]["handoff_agent"]) for e in agent_events] == [
+        ("您好，我是王芳，请问绑定时提示什么？", "王芳")
+    ]
+    # The REST user gets the agent's reply with the next message, and only once.
+    assert h.say("u1", "提示未参保") == ["您好，我是王芳，请问绑定时提示什么？"]
+    assert h.say("u1", "喂") == []
+
+    back = h.post(conv("u1") + "/resume", {})
+    assert back.status == 200 and TEXTS["inbox_handed_back"] in back.text
+    assert h.events("u1")[-1]["event"] == "resume"
+    assert h.say("u1", "亲情账户多久生效") == [TEXTS["handoff_resumed"], BOT_ANSWER]
+    assert conversation_key("u1") not in h.get("/inbox/").text
+
+
+def test_one_agent_at_a_time(h):
+    h.say("u2", "转人工")
+    assert h.post(conv("u2") + "/reply", {"text": "我来接待"}).status == 200
+    taken = h.post(conv("u2") + "/reply", {"text": "我也来"}, token=LI)
+    assert taken.status == 409 and "王芳" in taken.text
+    assert h.post(conv("u2") + "/resume", {}, token=LI).status == 409
+    assert "李强" not in json.dumps(h.events("u2"), ensure_ascii=False)
+    assert "王芳" in h.get("/inbox/", token=LI).text  # the list says who has it
+
+
+@pytest.mark.parametrize(
+    "text, status, message",
+    [
+        ("", 400, TEXTS["inbox_empty_reply"]),
+        ("   \n ", 400, TEXTS["inbox_empty_reply"]),
+        ("长" * 10_000, 413, TEXTS["inbox_reply_too_long"].format(max_chars=2000)),
+    ],
+)
+def test_bad_replies_get_a_clear_error_and_are_not_stored(h, text, status, message):
+    h.say("u3", "转人工")
+    before = h.events("u3")
+    refused = h.post(conv("u3") + "/reply", {"text": text})
+    assert refused.status == status and message in refused.text
+    assert h.events("u3") == before
+
+
+def test_html_is_shown_as_text_everywhere(h):
+    h.say("u4", "转人工 <img src=x onerror=alert(1)>")
+    h.post(conv("u4") + "/reply", {"text": "<script>alert('agent')</script>"})
+    for page in (h.get("/inbox/"), h.get(conv("u4"))):
+        assert "<img src=x" not in page.text and "<script>alert" not in page.text
+    assert "&lt;script&gt;" in h.get(conv("u4")).text
+    assert "script-src" not in h.get(conv("u4")).headers["content-security-policy"]  # no script may run
+
+
+def test_a_conversation_not_waiting_cannot_be_answered(h):
+    h.say("u5", "亲情账户多久生效")
+    assert h.get(conv("u5")).status == 409
+    assert h.post(conv("u5") + "/reply", {"text": "你好"}).status == 409
+    assert h.get(conv("nobody")).status == 404
+    assert h.get("/inbox/c/%%%").status in (400, 404)
+
+
+# ---------------------------------------------------------------------------------- other channels
+def test_a_web_chat_user_gets_the_reply_in_their_session_room(h):
+    h.socket_user_hands_over("sess-abc")
+    assert ">socketio<" in h.get("/inbox/").text
+    assert h.post(conv("sess-abc") + "/reply", {"text": "您好，我是王芳"}).status == 200
+    assert h.sio.emitted == [("bot_uttered", {"text": "您好，我是王芳"}, "sess-abc")]
+
+
+def test_a_telegram_user_gets_the_reply_by_send_message(h):
+    api = FakeBotAPI("123456789:AAH-fake_token_for_tests_only", "yibao_family_bot")
+    api.start()
+    try:
+        output = TelegramOutput("123456789:AAH-fake_token_for_tests_only", api_base=api.base)
+        telegram = SimpleNamespace(name=lambda: "telegram", get_output_channel=lambda: output)
+        h.app.ctx.input_channels.append(telegram)
+
+        async def hand_over() -> None:
+            tracker = await h.store.get_or_create_tracker("987654321")
+            tracker.update(UserUttered("转人工", input_channel="telegram", timestamp=START))
+            tracker.update(ConversationPaused(timestamp=START))
+            await h.store.save(tracker)
+
+        asyncio.run(hand_over())
+        assert h.post(conv("987654321") + "/reply", {"text": "您好，我是王芳"}).status == 200
+        sent = [fields for method, fields in api.calls if method == "sendMessage"]
+        assert [(f["chat_id"], f["text"]) for f in sent] == [("987654321", "您好，我是王芳")]
+    finally:
+        api.stop()
+
+
+def test_a_reply_that_cannot_be_delivered_is_stored_and_the_agent_told(h):
+    async def hand_over() -> None:
+        tracker = await h.store.get_or_create_tracker("wx-openid")
+        tracker.update(UserUttered("转人工", input_channel="wechat", timestamp=START))
+        tracker.update(ConversationPaused(timestamp=START))
+        await h.store.save(tracker)
+
+    asyncio.run(hand_over())  # no WeChat channel on this server
+    sent = h.post(conv("wx-openid") + "/reply", {"text": "您好"})
+    assert sent.status == 200 and TEXTS["inbox_sent_stored_only"].format(channel="wechat") in sent.text
+    assert h.events("wx-openid")[-1]["text"] == "您好"
+
+
+# ---------------------------------------------------------------------------------- timeouts
+def test_nobody_picks_up_then_the_bot_apologises_with_the_numbers_and_answers_again(h):
+    h.say("u6", "转人工")
+    h.clock.now += CONFIG.pickup_timeout_minutes * 60 - 1
+    assert asyncio.run(h.inbox.sweep_once(h.app)) == []
+    h.clock.now += 1
+    assert asyncio.run(h.inbox.sweep_once(h.app)) == [("u6", handoff.NO_PICKUP)]
+    assert asyncio.run(h.inbox.sweep_once(h.app)) == []  # once
+    apology = handoff.timeout_text(handoff.NO_PICKUP, CONFIG, TEXTS)
+    assert "12393" in apology and "0396-2763198" in apology
+    assert h.events("u6")[-2:][0]["text"] == apology and h.events("u6")[-1]["event"] == "resume"
+    assert h.say("u6", "亲情账户多久生效") == [apology, BOT_ANSWER]
+
+
+def test_an_agent_who_stops_answering_hands_back_to_the_bot(h):
+    h.say("u7", "转人工")
+    h.post(conv("u7") + "/reply", {"text": "您好"})
+    h.say("u7", "我绑不上")
+    h.clock.now += CONFIG.agent_idle_timeout_minutes * 60
+    assert asyncio.run(h.inbox.sweep_once(h.app)) == [("u7", handoff.AGENT_IDLE)]
+    assert h.say("u7", "在吗") == [handoff.timeout_text(handoff.AGENT_IDLE, CONFIG, TEXTS), BOT_ANSWER]
