@@ -40,7 +40,7 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from rasa.core.channels.channel import InputChannel, UserMessage
-from rasa.shared.core.events import BotUttered, ConversationResumed
+from rasa.shared.core.events import ActionExecuted, BotUttered, ConversationResumed
 from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
@@ -452,8 +452,14 @@ class InboxInput(InputChannel):
         if by:
             metadata["by"] = by
         now = self.clock()
+        # The paused turn ended without ``action_listen`` (the pause stopped Rasa's loop); without one the
+        # rules match nothing on the next message and the bot answers with its fallback.
         if not await self._append(
-            app, sender_id, BotUttered(text, metadata=metadata, timestamp=now), ConversationResumed(timestamp=now)
+            app,
+            sender_id,
+            BotUttered(text, metadata=metadata, timestamp=now),
+            ActionExecuted("action_listen", timestamp=now),
+            ConversationResumed(timestamp=now),
         ):
             return False
         state = self.shared.for_app(app)

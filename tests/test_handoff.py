@@ -138,3 +138,11 @@ def test_an_agent_who_stops_answering_times_out_but_a_silent_user_does_not(confi
     limit = config.agent_idle_timeout_minutes * 60
     assert handoff.due_timeout(waiting, 300.0 + limit - 1, config) is None
     assert handoff.due_timeout(waiting, 300.0 + limit, config) == handoff.AGENT_IDLE
+
+
+def test_open_until_midnight_and_another_settings_file(tmp_path):
+    path = tmp_path / "handoff.yml"
+    path.write_text('enabled: true\nweekdays: [1, 2, 3, 4, 5, 6, 7]\nhours: [["00:00", "24:00"]]\n', encoding="utf-8")
+    config = handoff.load_config(environ={"HANDOFF_FILE": str(path)})
+    assert handoff.is_open(at(2026, 12, 5, 23, 59, 59), config) and handoff.is_open(at(2026, 12, 6, 0, 0), config)
+    assert handoff.hours_text(config) == "周一至周日 0:00-23:59"

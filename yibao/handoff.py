@@ -27,6 +27,8 @@ import yaml
 
 HANDOFF_FILE = Path(__file__).resolve().parent.parent / "data" / "handoff.yml"
 ENABLED_VARIABLE = "HANDOFF_ENABLED"
+# Another settings file (a test's, or a deployment's kept outside the image).
+FILE_VARIABLE = "HANDOFF_FILE"
 # Metadata key of a bot message an agent wrote (its value is the agent's name).
 AGENT_KEY = "handoff_agent"
 # Metadata key of the bot messages the handoff itself adds (timeouts, hand-back).
@@ -62,6 +64,8 @@ class HandoffConfigError(ValueError):
 
 
 def _time(value: Any, key: str) -> time:
+    if str(value) == "24:00":
+        return time.max  # "until midnight": the span's end is exclusive, so 23:59 would lose a minute
     try:
         hour, minute = str(value).split(":")
         return time(int(hour), int(minute))
@@ -143,8 +147,10 @@ def _read(path: str) -> dict[str, Any]:
     return loaded
 
 
-def load_config(path: str = str(HANDOFF_FILE), environ: Mapping[str, str] | None = None) -> HandoffConfig:
-    return config_from_mapping(_read(path), environ)
+def load_config(path: str | None = None, environ: Mapping[str, str] | None = None) -> HandoffConfig:
+    """The settings of ``path``, else of $HANDOFF_FILE, else of data/handoff.yml."""
+    env = os.environ if environ is None else environ
+    return config_from_mapping(_read(path or env.get(FILE_VARIABLE) or str(HANDOFF_FILE)), env)
 
 
 # ---------------------------------------------------------------------------------- opening hours

@@ -1,0 +1,88 @@
+"""The live handoff end to end: a real Rasa server with the trained model, the REST channel and the
+inbox, a real action server with the handoff switched on (open around the clock, so the test does not
+depend on when it runs). What a REST user and an agent see, and what the tracker store keeps."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import urllib.request
+from urllib.parse import urlencode
+
+import pytest
+
+from channels.inbox import conversation_key
+from rasa_server import RasaServer, post_json
+from servers import MODEL, cluster, free_port, start_action_server, stop
+from yibao.texts import load_texts
+
+pytestmark = pytest.mark.e2e
+
+TEXTS = load_texts()
+TOKEN = "wangfang-e2e-token-0123456789"
+ALWAYS_OPEN = 'enabled: true\nweekdays: [1, 2, 3, 4, 5, 6, 7]\nhours: [["00:00", "24:00"]]\n' \
+              "expected_wait_minutes: 4\npickup_timeout_minutes: 60\nagent_idle_timeout_minutes: 60\n"
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory):
+    if not MODEL.exists():
+        pytest.skip("needs the trained model: run `make train`")
+    work = tmp_path_factory.mktemp("handoff")
+    settings = work / "handoff.yml"
+    settings.write_text(ALWAYS_OPEN, encoding="utf-8")
+    env = {"HANDOFF_ENABLED": "1", "HANDOFF_FILE": str(settings), "INBOX_AGENTS": f"王芳:{TOKEN}"}
+    action_port = free_port()
+    actions = cluster.start_action_server(action_port, work / "actions.log", cluster.base_env(env))
+    cluster.wait_http(f"http://127.0.0.1:{action_port}/health", actions, 180)
+    server = RasaServer(work, action_port, env=env,
+                        credentials={"channels.rest.RestInput": None, "channels.inbox.InboxInput": None})
+    try:
+        server.start()
+        yield server
+    finally:
+        server.stop()
+        stop(actions)
+
+
+def say(server, sender, text):
+    status, reply = post_json(f"{server.base}/webhooks/rest/webhook", {"sender": sender, "message": text})
+    assert status == 200, reply
+    return [m.get("text") for m in reply]
+
+
+def inbox(server, path, fields=None, token=TOKEN):
+    data = urlencode(fields).encode() if fields is not None else None
+    request = urllib.request.Request(f"{server.base}/inbox{path}", data=data,
+                                     headers={"Authorization": f"Bearer {token}"} if token else {})
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, response.read().decode("utf-8")
+    except urllib.error.HTTPError as error:
+        return error.code, error.read().decode("utf-8")
+
+
+def test_a_rest_user_reaches_an_agent_and_comes_back_to_the_bot(stack):
+    sender = "handoff-e2e-1"
+    assert "约4分钟" in say(stack, sender, "转人工")[0]
+    assert say(stack, sender, "我手机号13812345678，亲情账户绑不上") == []  # paused: no bot answer, no apology
+
+    status, page = inbox(stack, "/")
+    assert status == 200 and conversation_key(sender) in page and "138****5678" in page
+    assert inbox(stack, "/", token=None)[0] == 401
+
+    status, page = inbox(stack, f"/c/{conversation_key(sender)}/reply", {"text": "您好，我是王芳，请问提示什么？"})
+    assert status == 200 and TEXTS["inbox_sent"] in page
+    assert say(stack, sender, "提示未参保") == ["您好，我是王芳，请问提示什么？"]
+
+    status, _ = inbox(stack, f"/c/{conversation_key(sender)}/resume", {})
+    assert status == 200
+    answer = say(stack, sender, "亲情账户绑定后多久生效")
+    assert answer[0] == TEXTS["handoff_resumed"]
+    assert len(answer) >= 2 and "生效" in answer[1], answer
+
+    with sqlite3.connect(stack.db) as db:
+        rows = [json.loads(data) for (data,) in db.execute(
+            "SELECT data FROM events WHERE sender_id = ? AND type_name = 'bot'", (sender,))]
+    agent = [row for row in rows if (row.get("metadata") or {}).get("handoff_agent")]
+    assert [(row["text"], row["metadata"]["handoff_agent"]) for row in agent] == [("您好，我是王芳，请问提示什么？", "王芳")]
