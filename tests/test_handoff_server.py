@@ -5,6 +5,7 @@ depend on when it runs). What a REST user and an agent see, and what the tracker
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import urllib.request
 from urllib.parse import urlencode
@@ -13,12 +14,15 @@ import pytest
 
 from channels.inbox import conversation_key
 from rasa_server import RasaServer, post_json
-from servers import MODEL, cluster, free_port, start_action_server, stop
+from servers import MODEL, PROJECT, cluster, free_port, stop
+from shared_stack import socketio_credentials
+from test_webchat_browser import CHROMIUM, LAUNCH_ARGS, Phone, needs_browser
 from yibao.texts import load_texts
 
 pytestmark = pytest.mark.e2e
 
 TEXTS = load_texts()
+SCREENSHOT = PROJECT / "docs" / "img" / "inbox.png"
 TOKEN = "wangfang-e2e-token-0123456789"
 ALWAYS_OPEN = 'enabled: true\nweekdays: [1, 2, 3, 4, 5, 6, 7]\nhours: [["00:00", "24:00"]]\n' \
               "expected_wait_minutes: 4\npickup_timeout_minutes: 60\nagent_idle_timeout_minutes: 60\n"
@@ -35,8 +39,9 @@ def stack(tmp_path_factory):
     action_port = free_port()
     actions = cluster.start_action_server(action_port, work / "actions.log", cluster.base_env(env))
     cluster.wait_http(f"http://127.0.0.1:{action_port}/health", actions, 180)
-    server = RasaServer(work, action_port, env=env,
-                        credentials={"channels.rest.RestInput": None, "channels.inbox.InboxInput": None})
+    credentials = {"channels.rest.RestInput": None, "channels.inbox.InboxInput": None,
+                   "channels.socketio.SocketIOInput": socketio_credentials()}
+    server = RasaServer(work, action_port, env=env, credentials=credentials)
     try:
         server.start()
         yield server
@@ -86,3 +91,51 @@ def test_a_rest_user_reaches_an_agent_and_comes_back_to_the_bot(stack):
             "SELECT data FROM events WHERE sender_id = ? AND type_name = 'bot'", (sender,))]
     agent = [row for row in rows if (row.get("metadata") or {}).get("handoff_agent")]
     assert [(row["text"], row["metadata"]["handoff_agent"]) for row in agent] == [("您好，我是王芳，请问提示什么？", "王芳")]
+
+
+@needs_browser
+def test_an_agent_answers_a_web_chat_user_from_the_inbox_in_chromium(stack):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=LAUNCH_ARGS)
+        try:
+            phone = Phone(browser)
+            phone.open(stack.base)
+            phone.say("我的亲情账户绑不上，我手机号13912345678", "")
+            phone.say("转人工", "约4分钟")
+
+            desk = browser.new_context(viewport={"width": 1100, "height": 760}, locale="zh-CN")
+            agent = desk.new_page()
+            agent.set_default_timeout(60_000)
+            dialogs: list[str] = []
+            agent.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+            agent.goto(stack.base + "/inbox/")
+            agent.fill("input[name=token]", TOKEN)
+            agent.click("button[type=submit]")
+            row = agent.locator("tr", has_text="socketio").filter(has_text="转人工").first
+            row.wait_for()
+            row.locator("a").click()
+            # Personal numbers are masked for the agent too.
+            agent.locator("#history", has_text="139****5678").wait_for()
+            assert "13912345678" not in agent.content()
+
+            agent.fill("textarea[name=text]", "您好，我是王芳。<b>请问</b>绑定时提示什么？")
+            agent.click("text=" + TEXTS["inbox_reply"])
+            agent.locator(".note", has_text=TEXTS["inbox_sent"]).wait_for()
+            phone.wait_for_response("我是王芳")
+            assert "<b>请问</b>" in agent.locator("#history").inner_text()  # shown as text, not markup
+
+            shot = agent.screenshot(full_page=True)
+            assert len(shot) > 20_000
+            # Rewritten only on request (UPDATE_SCREENSHOT=1), so a test run leaves the work tree clean.
+            if os.environ.get("UPDATE_SCREENSHOT") or not SCREENSHOT.exists():
+                SCREENSHOT.write_bytes(shot)
+
+            agent.click("text=" + TEXTS["inbox_hand_back"])
+            agent.locator(".note", has_text=TEXTS["inbox_handed_back"]).wait_for()
+            phone.wait_for_response(TEXTS["handoff_resumed"])
+            assert phone.say("亲情账户绑定后多久生效", "生效")
+            assert dialogs == [] and phone.dialogs == [] and phone.outside == []
+        finally:
+            browser.close()
