@@ -204,6 +204,15 @@ def _input_channel(app: Any, name: str) -> Any:
     return None
 
 
+def _in_room(sio: Any, namespace: str | None, room: str) -> bool:
+    """Whether a socket of this process is in ``room`` (python-socketio's manager keeps
+    ``rooms[namespace][room]``); an emit to an empty room would vanish without a word."""
+    rooms = getattr(getattr(sio, "manager", None), "rooms", None)
+    if not isinstance(rooms, dict):
+        return True  # another manager (e.g. a message queue): let it route the emit
+    return bool(rooms.get(namespace or "/", {}).get(room))
+
+
 async def deliver(app: Any, state: ChannelState, sender_id: str, channel_name: str | None, text: str) -> bool:
     """Sends ``text`` to the user on the channel of their last message; False when it could not go
     out now (it is stored in the tracker either way)."""
@@ -218,8 +227,8 @@ async def deliver(app: Any, state: ChannelState, sender_id: str, channel_name: s
         if channel_name == "socketio":
             from channels.socketio import SocketIOOutput
 
-            if channel.sio is None:
-                return False
+            if channel.sio is None or not _in_room(channel.sio, getattr(channel, "namespace", None), sender_id):
+                return False  # the user's page is closed, or connected to another replica
             await SocketIOOutput(channel.sio, channel.bot_message_evt).send_text_message(sender_id, text)
             return True
         if channel_name == "telegram":

@@ -49,8 +49,14 @@ class Clock:
 
 
 class FakeSocketIO:
+    """Records emits; ``manager.rooms`` as python-socketio keeps it (the sessions connected here)."""
+
     def __init__(self) -> None:
         self.emitted: list[tuple[str, Any, Any]] = []
+        self.manager = SimpleNamespace(rooms={"/": {}})
+
+    def connect(self, room: str) -> None:
+        self.manager.rooms["/"][room] = {"sid-1": "eio-1"}
 
     async def emit(self, event: str, data: Any = None, room: Any = None, **_: Any) -> None:
         self.emitted.append((event, data, room))
@@ -236,6 +242,7 @@ def test_a_conversation_not_waiting_cannot_be_answered(h):
 # ---------------------------------------------------------------------------------- other channels
 def test_a_web_chat_user_gets_the_reply_in_their_session_room(h):
     h.socket_user_hands_over("sess-abc")
+    h.sio.connect("sess-abc")
     assert ">socketio<" in h.get("/inbox/").text
     assert h.post(conv("sess-abc") + "/reply", {"text": "您好，我是王芳"}).status == 200
     assert h.sio.emitted == [("bot_uttered", {"text": "您好，我是王芳"}, "sess-abc")]
@@ -261,6 +268,14 @@ def test_a_telegram_user_gets_the_reply_by_send_message(h):
         assert [(f["chat_id"], f["text"]) for f in sent] == [("987654321", "您好，我是王芳")]
     finally:
         api.stop()
+
+
+def test_a_web_chat_user_not_connected_here_is_not_claimed_to_have_the_reply(h):
+    # Page closed, or the session is on another replica: the emit would reach nobody.
+    h.socket_user_hands_over("sess-gone")
+    sent = h.post(conv("sess-gone") + "/reply", {"text": "您好"})
+    assert sent.status == 200 and TEXTS["inbox_sent_stored_only"].format(channel="socketio") in sent.text
+    assert h.sio.emitted == [] and h.events("sess-gone")[-1]["text"] == "您好"
 
 
 def test_a_reply_that_cannot_be_delivered_is_stored_and_the_agent_told(h):
