@@ -30,6 +30,7 @@ from yibao import regions
 from yibao.policy import NATIONWIDE, PolicyTable
 from yibao.privacy import mask_personal_numbers, mask_value
 from yibao.report.cluster import DEFAULT_THRESHOLD, Cluster, cluster_texts, normalise
+from yibao.report.handoffs import HandoffStats, handoff_stats
 from yibao.report.source import CHINA, StoredEvent, day_bounds
 
 FALLBACK_INTENT = "nlu_fallback"
@@ -148,6 +149,7 @@ class Report:
     row_feedback: list[RowFeedback]
     regions: list[RegionAsked]
     generated_at: datetime = field(default_factory=lambda: datetime.now(CHINA))
+    handoffs: HandoffStats = field(default_factory=HandoffStats)
 
     @property
     def helpful(self) -> int:
@@ -390,4 +392,5 @@ def build_report(
         feedback=sorted(replayed.feedback, key=lambda f: f.timestamp),
         row_feedback=row_feedback(replayed.feedback, table),
         regions=regions_asked(replayed.region_values, table),
+        handoffs=handoff_stats(events, lo, hi, days, tz),
     )

@@ -184,6 +184,43 @@ def render_html(report: Report) -> str:
     )
     out.append("</section>")
 
+    # Handoffs to the agents (yibao/report/handoffs.py).
+    h = r.handoffs
+    wait = "–" if h.median_wait_minutes is None else f"{h.median_wait_minutes}"
+    out.append(
+        '<section id="handoffs"><h2>转人工 / Handoffs to agents</h2><p class="meta">'
+        f'转人工 / handoffs <b data-metric="handoffs/total">{h.total}</b> · 有客服回复 / answered '
+        f'<b data-metric="handoffs/answered">{h.answered}</b> · 无人接待 / unanswered '
+        f'<b data-metric="handoffs/unanswered">{h.unanswered}</b> · 客服解决后交还 / resolved by an agent '
+        f'<b data-metric="handoffs/resolved">{h.resolved}</b> · 等待中位数 / median wait '
+        f'<b data-metric="handoffs/median_wait">{e(wait)}</b> 分钟 / min</p>'
+    )
+    rows = [
+        f"<tr><td>{e(d.day)}</td>{num(d.handoffs, f'handoffs/{d.day}/total')}"
+        f"{num(d.answered, f'handoffs/{d.day}/answered')}{num(d.unanswered, f'handoffs/{d.day}/unanswered')}"
+        f"{num(d.resolved, f'handoffs/{d.day}/resolved')}"
+        f"<td class=num>{e('–' if d.median_wait_minutes is None else d.median_wait_minutes)}</td></tr>"
+        for d in h.per_day
+        if d.handoffs
+    ]
+    out.append(
+        _table(
+            [
+                "日期 / day",
+                "转人工 / handoffs",
+                "有回复 / answered",
+                "无人接待 / unanswered",
+                "解决 / resolved",
+                "等待中位数（分钟）/ median wait (min)",
+            ],
+            rows,
+            (1, 2, 3, 4, 5),
+        )
+        if rows
+        else '<p class="muted">无数据 / no data</p>'
+    )
+    out.append("</section>")
+
     # Intents.
     out.append('<section id="intents"><h2>意图分布 / Intent distribution</h2>')
     top = max([count for _, count in r.intents] + [1])
