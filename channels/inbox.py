@@ -17,7 +17,8 @@ other channels); it never passes a message to the NLU.
 * **Stored, then delivered.** A reply is appended to the tracker as a ``BotUttered`` whose metadata
   names the agent (``handoff_agent``), under Rasa's own conversation lock, then sent on the user's own
   channel: Socket.IO (an emit to the session's room on this replica), Telegram (sendMessage), WeChat
-  (the customer-service API), REST (kept in the shared state and returned with the user's next message).
+  (the customer-service API), REST (POSTed to ``REST_CALLBACK_URL`` when set and answering, else kept in
+  the shared state and returned with the user's next message).
 * **Timeouts.** Every ``INBOX_SWEEP_SECONDS`` (30) each replica looks for handoffs nobody picked up, or
   whose agent stopped answering (data/handoff.yml); the user gets the apology with 12393 and the local
   number, and ``ConversationResumed`` gives the conversation back to the bot. The conversation lock
@@ -64,6 +65,7 @@ CLAIM_KEY = "inbox:claim:{}"
 REST_KEY = "inbox:rest:{}"
 CLAIM_TTL_SECONDS = 8 * 3600.0
 REST_TTL_SECONDS = 7 * 24 * 3600.0
+CALLBACK_TIMEOUT_SECONDS = 10.0
 
 PAGE_HEADERS = {
     "Content-Security-Policy": (
@@ -204,6 +206,23 @@ def _input_channel(app: Any, name: str) -> Any:
     return None
 
 
+async def _post_callback(url: str, sender_id: str, text: str) -> bool:
+    """POSTs ``[{"recipient_id", "text"}]`` (the shape of a REST answer) to the operator's callback URL;
+    False when it does not answer 2xx in time (the reply then waits for the user's next message)."""
+    import aiohttp
+
+    body = [{"recipient_id": sender_id, "text": text}]
+    try:
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=CALLBACK_TIMEOUT_SECONDS)) as session:
+            async with session.post(url, json=body) as answer:
+                if 200 <= answer.status < 300:
+                    return True
+                logger.error("inbox: the REST callback answered %s", answer.status)
+    except (aiohttp.ClientError, asyncio.TimeoutError) as error:
+        logger.error("inbox: the REST callback failed (%s)", type(error).__name__)
+    return False
+
+
 def _in_room(sio: Any, namespace: str | None, room: str) -> bool:
     """Whether a socket of this process is in ``room`` (python-socketio's manager keeps
     ``rooms[namespace][room]``); an emit to an empty room would vanish without a word."""
@@ -218,6 +237,10 @@ async def deliver(app: Any, state: ChannelState, sender_id: str, channel_name: s
     out now (it is stored in the tracker either way)."""
     try:
         if channel_name == "rest":
+            rest = _input_channel(app, "rest")
+            callback = getattr(rest, "callback_url", None)
+            if callback and await _post_callback(callback, sender_id, text):
+                return True
             pending = await state.get_json(REST_KEY.format(sender_id)) or []
             await state.put_json(REST_KEY.format(sender_id), [*pending, text], REST_TTL_SECONDS)
             return True

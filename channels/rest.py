@@ -107,11 +107,14 @@ class RestInput(RasaRestInput):
 
     @classmethod
     def from_credentials(cls, credentials: Optional[Dict[Text, Any]]) -> "RestInput":
-        return cls(auth_token=setting(credentials, "auth_token", "REST_AUTH_TOKEN"))
+        return cls(auth_token=setting(credentials, "auth_token", "REST_AUTH_TOKEN"),
+                   callback_url=setting(credentials, "callback_url", "REST_CALLBACK_URL"))
 
     def __init__(self, auth_token: Optional[str] = None, max_body_bytes: int = common.MAX_BODY_BYTES,
-                 max_text_chars: int = common.MAX_TEXT_CHARS) -> None:
+                 max_text_chars: int = common.MAX_TEXT_CHARS, callback_url: Optional[str] = None) -> None:
         self.auth_token = auth_token
+        # Where an agent's reply (channels/inbox.py) is POSTed at once; unset: it comes with the next message.
+        self.callback_url = callback_url
         self.max_body_bytes = max_body_bytes
         self.max_text_chars = max_text_chars
 

@@ -25,7 +25,10 @@ from channels.inbox import InboxInput, agents_from_env, conversation_key
 from channels.rest import RestInput
 from channels.state import MemoryState
 from channels.telegram import TelegramOutput
-from fakes import FakeBotAPI
+from channels.wechat import WeChatInput
+from aiohttp import web
+
+from fakes import FakeBotAPI, FakeWeChatAPI, _ThreadedServer
 from yibao import handoff
 from yibao.texts import load_texts
 
@@ -268,6 +271,57 @@ def test_a_telegram_user_gets_the_reply_by_send_message(h):
         assert [(f["chat_id"], f["text"]) for f in sent] == [("987654321", "您好，我是王芳")]
     finally:
         api.stop()
+
+
+def test_a_wechat_user_gets_the_reply_through_the_customer_service_api(h):
+    api = FakeWeChatAPI().start()
+    try:
+        wechat = WeChatInput(token="wechatToken123", appid="wx1234567890abcdef", appsecret="s3cret-app",
+                             api_base=api.base)
+        h.app.ctx.input_channels.append(wechat)
+
+        async def hand_over() -> None:
+            tracker = await h.store.get_or_create_tracker("oOPENID_user_1")
+            tracker.update(UserUttered("转人工", input_channel="wechat", timestamp=START))
+            tracker.update(ConversationPaused(timestamp=START))
+            await h.store.save(tracker)
+
+        asyncio.run(hand_over())
+        sent = h.post(conv("oOPENID_user_1") + "/reply", {"text": "您好，我是王芳"})
+        assert sent.status == 200 and TEXTS["inbox_sent"] in sent.text
+        assert api.texts_to("oOPENID_user_1") == ["您好，我是王芳"]
+    finally:
+        api.stop()
+
+
+class FakeCallback(_ThreadedServer):
+    """The operator's app behind REST: records what is POSTed to it, answers ``status``."""
+
+    def __init__(self, status: int = 200) -> None:
+        super().__init__()
+        self.status = status
+        self.received: list[Any] = []
+
+    def routes(self, app: web.Application) -> None:
+        app.router.add_post("/yibao/replies", self._receive)
+
+    async def _receive(self, request: web.Request) -> web.Response:
+        self.received.append(await request.json())
+        return web.json_response({}, status=self.status)
+
+
+@pytest.mark.parametrize("status", [200, 500])
+def test_a_rest_reply_is_posted_to_the_callback_url_or_waits_when_it_fails(h, status):
+    callback = FakeCallback(status).start()
+    try:
+        h.app.ctx.input_channels.append(RestInput(callback_url=callback.base + "/yibao/replies"))
+        h.say("u8", "转人工")
+        assert h.post(conv("u8") + "/reply", {"text": "您好，我是王芳"}).status == 200
+        assert callback.received == [[{"recipient_id": "u8", "text": "您好，我是王芳"}]]
+        # Delivered: not again with the next message; refused: it waits for the next message.
+        assert h.say("u8", "好的") == ([] if status == 200 else ["您好，我是王芳"])
+    finally:
+        callback.stop()
 
 
 def test_a_web_chat_user_not_connected_here_is_not_claimed_to_have_the_reply(h):
