@@ -28,14 +28,10 @@ ALWAYS_OPEN = 'enabled: true\nweekdays: [1, 2, 3, 4, 5, 6, 7]\nhours: [["00:00",
               "expected_wait_minutes: 4\npickup_timeout_minutes: 60\nagent_idle_timeout_minutes: 60\n"
 
 
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory):
-    if not MODEL.exists():
-        pytest.skip("needs the trained model: run `make train`")
-    work = tmp_path_factory.mktemp("handoff")
+def start_stack(work, settings_text, extra_env=None):
     settings = work / "handoff.yml"
-    settings.write_text(ALWAYS_OPEN, encoding="utf-8")
-    env = {"HANDOFF_ENABLED": "1", "HANDOFF_FILE": str(settings), "INBOX_AGENTS": f"王芳:{TOKEN}"}
+    settings.write_text(settings_text, encoding="utf-8")
+    env = {"HANDOFF_ENABLED": "1", "HANDOFF_FILE": str(settings), "INBOX_AGENTS": f"王芳:{TOKEN}", **(extra_env or {})}
     action_port = free_port()
     actions = cluster.start_action_server(action_port, work / "actions.log", cluster.base_env(env))
     cluster.wait_http(f"http://127.0.0.1:{action_port}/health", actions, 180)
@@ -44,6 +40,32 @@ def stack(tmp_path_factory):
     server = RasaServer(work, action_port, env=env, credentials=credentials)
     try:
         server.start()
+    except BaseException:
+        stop(actions)
+        raise
+    return server, actions
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory):
+    if not MODEL.exists():
+        pytest.skip("needs the trained model: run `make train`")
+    server, actions = start_stack(tmp_path_factory.mktemp("handoff"), ALWAYS_OPEN)
+    try:
+        yield server
+    finally:
+        server.stop()
+        stop(actions)
+
+
+@pytest.fixture(scope="module")
+def impatient_stack(tmp_path_factory):
+    """Nobody ever picks up: the pickup timeout is 0 minutes and the sweep runs every second."""
+    if not MODEL.exists():
+        pytest.skip("needs the trained model: run `make train`")
+    settings = ALWAYS_OPEN.replace("pickup_timeout_minutes: 60", "pickup_timeout_minutes: 0")
+    server, actions = start_stack(tmp_path_factory.mktemp("handoff-timeout"), settings, {"INBOX_SWEEP_SECONDS": "1"})
+    try:
         yield server
     finally:
         server.stop()
@@ -139,3 +161,19 @@ def test_an_agent_answers_a_web_chat_user_from_the_inbox_in_chromium(stack):
             assert dialogs == [] and phone.dialogs == [] and phone.outside == []
         finally:
             browser.close()
+
+
+def test_when_nobody_picks_up_the_bot_apologises_with_12393_and_answers_again(impatient_stack):
+    import time
+
+    sender = "handoff-e2e-timeout"
+    assert "约4分钟" in say(impatient_stack, sender, "转人工")[0]
+    deadline = time.time() + 30
+    while time.time() < deadline:  # the sweep (every second) hands back through Rasa's tracker store
+        with sqlite3.connect(impatient_stack.db) as db:
+            if db.execute("SELECT 1 FROM events WHERE sender_id = ? AND type_name = 'resume'", (sender,)).fetchone():
+                break
+        time.sleep(0.5)
+    answer = say(impatient_stack, sender, "亲情账户绑定后多久生效")
+    assert answer[0].startswith(TEXTS["handoff_no_pickup"]) and "12393" in answer[0], answer
+    assert len(answer) >= 2 and "生效" in answer[1], answer
