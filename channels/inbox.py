@@ -225,10 +225,16 @@ async def _post_callback(url: str, sender_id: str, text: str) -> bool:
 
 def _in_room(sio: Any, namespace: str | None, room: str) -> bool:
     """Whether a socket of this process is in ``room`` (python-socketio's manager keeps
-    ``rooms[namespace][room]``); an emit to an empty room would vanish without a word."""
-    rooms = getattr(getattr(sio, "manager", None), "rooms", None)
+    ``rooms[namespace][room]``); an emit to an empty room would vanish without a word. With the Redis
+    manager the session may be on another replica, so the emit is always tried."""
+    from socketio.async_pubsub_manager import AsyncPubSubManager
+
+    manager = getattr(sio, "manager", None)
+    if isinstance(manager, AsyncPubSubManager):
+        return True  # Redis passes the emit to the replica the session is on (channels.socketio.client_manager)
+    rooms = getattr(manager, "rooms", None)
     if not isinstance(rooms, dict):
-        return True  # another manager (e.g. a message queue): let it route the emit
+        return True  # another manager: let it route the emit
     return bool(rooms.get(namespace or "/", {}).get(room))
 
 

@@ -31,6 +31,7 @@ from __future__ import annotations
 import html
 import json
 import logging
+import os
 import re
 import uuid
 from pathlib import Path
@@ -39,7 +40,7 @@ from typing import Any, Awaitable, Callable, Dict, List, Optional, Text
 from sanic import Blueprint, Sanic, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
-from socketio import AsyncServer
+from socketio import AsyncRedisManager, AsyncServer
 
 import rasa.core.channels.channel
 import rasa.shared.utils.io
@@ -94,6 +95,18 @@ def _set_meta(page: Text, name: Text, value: Text) -> Text:
     """Fills ``<meta name=NAME content=...>`` of the chat page (the page reads its paths from them)."""
     pattern = re.compile(r'(<meta name="' + re.escape(name) + r'" content=")[^"]*(")')
     return pattern.sub(lambda m: m.group(1) + html.escape(value, quote=True) + m.group(2), page, count=1)
+
+
+def client_manager(environ: Optional[Dict[str, str]] = None) -> Optional[AsyncRedisManager]:
+    """With ``SOCKETIO_REDIS_URL`` (e.g. ``redis://127.0.0.1:6379/2``) every replica's Socket.IO server
+    passes emits through Redis, so a message for a session reaches it on whichever replica its browser
+    polls (an agent's reply from the inbox, channels/inbox.py). Unset: python-socketio's in-process
+    manager, as before. ``SOCKETIO_REDIS_CHANNEL`` names the pub/sub channel (default ``yibao:socketio``)."""
+    env = os.environ if environ is None else environ
+    url = (env.get("SOCKETIO_REDIS_URL") or "").strip()
+    if not url:
+        return None
+    return AsyncRedisManager(url, channel=env.get("SOCKETIO_REDIS_CHANNEL") or "yibao:socketio")
 
 
 def valid_session_id(value: Any) -> bool:
@@ -246,7 +259,7 @@ class SocketIOInput(RasaSocketIOInput):
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
         # Polling only (see the module docstring); CORS is left to Sanic-CORS (`rasa run --cors`).
         sio = AsyncServer(async_mode="sanic", cors_allowed_origins=[], transports=["polling"],
-                          allow_upgrades=False)
+                          allow_upgrades=False, client_manager=client_manager())
         socketio_webhook = ChatBlueprint(sio, self.socketio_path, self._chat_routes(),
                                          "socketio_webhook", __name__)
         self.sio = sio
