@@ -163,19 +163,26 @@ def _inner(store: Any) -> Any:
     return getattr(store, "_tracker_store", store)
 
 
+# Events that start or end a handoff; a conversation waits when the newest of them is a pause.
+_HANDOFF_EVENTS = ("pause", "resume", "restart", "session_started")
+
+
 async def candidate_senders(store: Any) -> list[str]:
-    """Senders that may be waiting: on an SQL store those with a ``pause`` event (one indexed query,
-    newest first), otherwise every key the store has."""
+    """Senders that may be waiting. On an SQL store one query finds those whose newest handoff event
+    is a ``pause`` (so trackers are loaded only for conversations with the agents now), oldest first;
+    on any other store every key it has."""
     inner = _inner(store)
     table = getattr(getattr(inner, "SQLEvent", None), "__table__", None)
     if table is not None and hasattr(inner, "session_scope"):
         import sqlalchemy as sa
 
+        newest_pause = sa.func.max(sa.case((table.c.type_name == "pause", table.c.id)))
         statement = (
             sa.select(table.c.sender_id)
-            .where(table.c.type_name == "pause")
+            .where(table.c.type_name.in_(_HANDOFF_EVENTS))
             .group_by(table.c.sender_id)
-            .order_by(sa.func.max(table.c.timestamp).desc())
+            .having(newest_pause == sa.func.max(table.c.id))
+            .order_by(newest_pause)
             .limit(MAX_CONVERSATIONS)
         )
         with inner.session_scope() as session:

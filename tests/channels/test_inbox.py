@@ -367,3 +367,27 @@ def test_an_agent_who_stops_answering_hands_back_to_the_bot(h):
     h.clock.now += CONFIG.agent_idle_timeout_minutes * 60
     assert asyncio.run(h.inbox.sweep_once(h.app)) == [("u7", handoff.AGENT_IDLE)]
     assert h.say("u7", "在吗") == [handoff.timeout_text(handoff.AGENT_IDLE, CONFIG, TEXTS), BOT_ANSWER]
+
+
+def test_on_an_sql_store_only_conversations_with_the_agents_now_are_loaded(tmp_path):
+    from rasa.core.tracker_store import SQLTrackerStore
+    from rasa.shared.core.events import ConversationResumed
+
+    store = SQLTrackerStore(Domain.empty(), dialect="sqlite", db=str(tmp_path / "tracker.db"))
+
+    async def fill() -> list[str]:
+        for sender, events in {
+            "waiting": [ConversationPaused(timestamp=START)],
+            "handed-back": [ConversationPaused(timestamp=START), ConversationResumed(timestamp=START + 1)],
+            "never": [],
+            "paused-again": [ConversationPaused(timestamp=START), ConversationResumed(timestamp=START + 1),
+                             ConversationPaused(timestamp=START + 2)],
+        }.items():
+            tracker = await store.get_or_create_tracker(sender)
+            tracker.update(UserUttered("转人工", input_channel="rest", timestamp=START))
+            for event in events:
+                tracker.update(event)
+            await store.save(tracker)
+        return await inbox_module.candidate_senders(store)
+
+    assert asyncio.run(fill()) == ["waiting", "paused-again"]
