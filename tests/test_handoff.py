@@ -146,3 +146,17 @@ def test_open_until_midnight_and_another_settings_file(tmp_path):
     config = handoff.load_config(environ={"HANDOFF_FILE": str(path)})
     assert handoff.is_open(at(2026, 12, 5, 23, 59, 59), config) and handoff.is_open(at(2026, 12, 6, 0, 0), config)
     assert handoff.hours_text(config) == "周一至周日 0:00-23:59"
+
+
+@pytest.mark.parametrize(
+    "text, person",
+    [("转人工", True), ("我要找真人", True), ("人工客服在吗", True), ("/human_handoff", True),
+     ("遂平县医保中心电话多少", False), ("12393热线几点上班", False)],
+)
+def test_only_a_person_asked_for_is_handed_over(config, text, person):
+    assert handoff.asks_for_person(text, config) is person
+
+
+def test_a_wrong_person_cue_names_its_key():
+    with pytest.raises(handoff.HandoffConfigError, match="person_cue"):
+        handoff.config_from_mapping({"person_cue": "人工("}, {})

@@ -82,3 +82,10 @@ def test_a_message_that_asks_for_no_person_is_not_handed_over(monkeypatch):
     messages, events = run(actions.ActionHandoff(), tracker("亲情账户多久生效", "human_handoff", MONDAY_10))
     assert "约5分钟" not in messages[0]["text"]
     assert events == [SlotSet("account_type", "亲情账户"), LISTEN]
+
+
+def test_a_phone_number_asked_for_gets_the_numbers_not_an_agent(monkeypatch):
+    monkeypatch.setenv("HANDOFF_ENABLED", "1")
+    messages, events = run(actions.ActionHandoff(), tracker("医保中心电话多少", "human_handoff", MONDAY_10))
+    assert messages[0]["text"].startswith(TEXTS["handoff_intro"])
+    assert ConversationPaused() not in events

@@ -15,6 +15,7 @@ action (actions/actions.py), the agent inbox (channels/inbox.py) and the tests s
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
@@ -53,6 +54,7 @@ class HandoffConfig:
     agent_idle_timeout_minutes: int = 15
     local_name: str = "本地医保服务中心"
     local_phone: str = ""
+    person_cue: str = "人工|客服|找个人|找人|真人|工作人员|转人|活人"
 
     @property
     def zone(self) -> ZoneInfo:
@@ -123,7 +125,13 @@ def config_from_mapping(raw: Mapping[str, Any], environ: Mapping[str, str] | Non
     except (KeyError, ValueError):
         raise HandoffConfigError(f"handoff.yml: timezone: {timezone!r} is not a time zone") from None
     contact = raw.get("local_contact") or {}
+    person_cue = str(raw.get("person_cue") or defaults.person_cue)
+    try:
+        re.compile(person_cue)
+    except re.error as error:
+        raise HandoffConfigError(f"handoff.yml: person_cue: {error}") from None
     return HandoffConfig(
+        person_cue=person_cue,
         enabled=enabled,
         timezone=timezone,
         weekdays=weekdays,
@@ -170,6 +178,17 @@ def is_open(now: datetime, config: HandoffConfig) -> bool:
         return False
     moment = local.time()
     return any(start <= moment < end for start, end in config.hours)
+
+
+HANDOFF_PAYLOAD = "/human_handoff"
+
+
+def asks_for_person(text: str, config: HandoffConfig) -> bool:
+    """转人工, 人工客服, 找真人 or the 转人工 button; not a question for a phone number or a hotline."""
+    stripped = (text or "").strip()
+    if stripped.startswith(HANDOFF_PAYLOAD):
+        return True
+    return bool(re.search(config.person_cue, stripped))
 
 
 def decide(now: datetime, config: HandoffConfig) -> str:
