@@ -541,7 +541,12 @@ class InboxInput(InputChannel):
 
         @inbox.listener("after_server_start")
         async def start_sweeper(app: Any, _loop: Any) -> None:
-            if self.agents and self.sweep_seconds > 0:
+            # Also without agents when the handoff is on: a conversation paused by the action server is
+            # then given back to the bot at the pickup timeout instead of waiting for nobody forever.
+            enabled = self.config.enabled
+            if enabled and not self.agents:
+                logger.warning("inbox: the handoff is on but %s is not set: no agent can answer", AGENTS_VARIABLE)
+            if self.sweep_seconds > 0 and (self.agents or enabled):
                 self._sweeper = asyncio.ensure_future(self._sweep_forever(app))
 
         @inbox.listener("before_server_stop")
