@@ -18,7 +18,8 @@ other channels); it never passes a message to the NLU.
   names the agent (``handoff_agent``), under Rasa's own conversation lock, then sent on the user's own
   channel: Socket.IO (an emit to the session's room on this replica), Telegram (sendMessage), WeChat
   (the customer-service API), REST (POSTed to ``REST_CALLBACK_URL`` when set and answering, else kept in
-  the shared state and returned with the user's next message).
+  the shared state and returned with the user's next message). A web chat session not connected to this
+  replica gets it when its page asks for the session again (``session_request``).
 * **Timeouts.** Every ``INBOX_SWEEP_SECONDS`` (30) each replica looks for handoffs nobody picked up, or
   whose agent stopped answering (data/handoff.yml); the user gets the apology with 12393 and the local
   number, and ``ConversationResumed`` gives the conversation back to the bot. The conversation lock
@@ -62,9 +63,9 @@ MAX_REPLY_CHARS = common.MAX_TEXT_CHARS
 # Conversations scanned per page load at most (newest handoffs first when the store can tell).
 MAX_CONVERSATIONS = 200
 CLAIM_KEY = "inbox:claim:{}"
-REST_KEY = "inbox:rest:{}"
+PENDING_KEY = "inbox:pending:{}"  # agent messages the user has not received yet (REST, a closed web chat)
 CLAIM_TTL_SECONDS = 8 * 3600.0
-REST_TTL_SECONDS = 7 * 24 * 3600.0
+PENDING_TTL_SECONDS = 7 * 24 * 3600.0
 CALLBACK_TIMEOUT_SECONDS = 10.0
 
 PAGE_HEADERS = {
@@ -245,50 +246,74 @@ def _in_room(sio: Any, namespace: str | None, room: str) -> bool:
     return bool(rooms.get(namespace or "/", {}).get(room))
 
 
-async def deliver(app: Any, state: ChannelState, sender_id: str, channel_name: str | None, text: str) -> bool:
-    """Sends ``text`` to the user on the channel of their last message; False when it could not go
-    out now (it is stored in the tracker either way)."""
+# What became of a message for the user (the agent is told which).
+SENT, LATER, FAILED = "sent", "later", "failed"
+
+
+async def _keep_for_later(state: ChannelState, sender_id: str, text: str) -> str:
+    key = PENDING_KEY.format(sender_id)
+    pending = await state.get_json(key) or []
+    await state.put_json(key, [*pending, text], PENDING_TTL_SECONDS)
+    return LATER
+
+
+async def deliver(app: Any, state: ChannelState, sender_id: str, channel_name: str | None, text: str) -> str:
+    """Sends ``text`` to the user on the channel of their last message: SENT; LATER when it waits for
+    the user's next message (REST without a callback) or next visit (a web chat page that is closed);
+    FAILED when it could not go out. It is stored in the tracker in every case."""
     try:
         if channel_name == "rest":
             rest = _input_channel(app, "rest")
             callback = getattr(rest, "callback_url", None)
             if callback and await _post_callback(callback, sender_id, text):
-                return True
-            pending = await state.get_json(REST_KEY.format(sender_id)) or []
-            await state.put_json(REST_KEY.format(sender_id), [*pending, text], REST_TTL_SECONDS)
-            return True
+                return SENT
+            return await _keep_for_later(state, sender_id, text)
         channel = _input_channel(app, channel_name or "")
         if channel is None:
-            return False
+            return FAILED
         if channel_name == "socketio":
             from channels.socketio import SocketIOOutput
 
-            if channel.sio is None or not _in_room(channel.sio, getattr(channel, "namespace", None), sender_id):
-                return False  # the user's page is closed, or connected to another replica
+            if channel.sio is None:
+                return FAILED
+            if not _in_room(channel.sio, getattr(channel, "namespace", None), sender_id):
+                # The page is closed (or on another replica): sent when the session asks for itself again.
+                return await _keep_for_later(state, sender_id, text)
             await SocketIOOutput(channel.sio, channel.bot_message_evt).send_text_message(sender_id, text)
-            return True
+            return SENT
         if channel_name == "telegram":
             await channel.get_output_channel().send_text_message(sender_id, text)
-            return True
+            return SENT
         if channel_name == "wechat":
             await channel.send_customer_service_text(sender_id, text)
-            return True
+            return SENT
     except Exception as error:  # the reply is stored; the agent is told it did not go out
         logger.error("inbox: delivery on %s failed (%s)", channel_name, type(error).__name__)
-    return False
+    return FAILED
+
+
+async def take_pending(state: ChannelState, sender_id: str) -> list[str]:
+    """The agent's messages not yet received by this user, oldest first (removed as they are taken)."""
+    key = PENDING_KEY.format(sender_id)
+    pending = await state.get_json(key)
+    if not pending:
+        return []
+    await state.delete(key)
+    return [str(text) for text in pending]
 
 
 async def take_rest_replies(app: Any, sender_id: str) -> list[str]:
     """The agent's messages waiting for a REST user (returned with that user's next message)."""
     if not ACTIVE:
         return []  # no inbox on this server: no lookup per message
-    state = _SHARED.for_app(app)
-    key = REST_KEY.format(sender_id)
-    pending = await state.get_json(key)
-    if not pending:
+    return await take_pending(_SHARED.for_app(app), sender_id)
+
+
+async def take_pending_here(sender_id: str) -> list[str]:
+    """For the Socket.IO channel, which has no request to find the app by: the state this process found."""
+    if not ACTIVE:
         return []
-    await state.delete(key)
-    return [str(text) for text in pending]
+    return await take_pending(_SHARED.current(), sender_id)
 
 
 async def with_agent(app: Any, sender_id: str) -> bool:
@@ -485,8 +510,9 @@ class InboxInput(InputChannel):
             await state.release(CLAIM_KEY.format(sender_id), agent)
             return await self._conversation_page(request, agent, sender_id, status=409)
         channel = waiting.channel if waiting else None
-        delivered = await deliver(request.app, state, sender_id, channel, text)
-        note = t("sent") if delivered else t("sent_stored_only", channel=channel or "?")
+        outcome = await deliver(request.app, state, sender_id, channel, text)
+        notes = {SENT: t("sent"), LATER: t("sent_later")}
+        note = notes.get(outcome) or t("sent_stored_only", channel=channel or "?")
         return await self._conversation_page(request, agent, sender_id, note=note)
 
     async def hand_back(self, app: Any, sender_id: str, text: str, notice: str, by: str | None = None) -> bool:
@@ -543,6 +569,7 @@ class InboxInput(InputChannel):
         async def start_sweeper(app: Any, _loop: Any) -> None:
             # Also without agents when the handoff is on: a conversation paused by the action server is
             # then given back to the bot at the pickup timeout instead of waiting for nobody forever.
+            self.shared.for_app(app)  # Rasa's agent is loaded now: find the shared state once, for Socket.IO
             enabled = self.config.enabled
             if enabled and not self.agents:
                 logger.warning("inbox: the handoff is on but %s is not set: no agent can answer", AGENTS_VARIABLE)

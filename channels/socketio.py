@@ -48,7 +48,7 @@ from rasa.core.channels.channel import UserMessage
 from rasa.core.channels.socketio import SocketIOInput as RasaSocketIOInput
 from rasa.core.channels.socketio import SocketIOOutput as RasaSocketIOOutput
 
-from channels import common
+from channels import common, inbox
 from yibao.privacy import mask_value
 
 logger = logging.getLogger(__name__)
@@ -293,6 +293,11 @@ class SocketIOInput(RasaSocketIOInput):
                 await sio.enter_room(sid, session_id, namespace=namespace)
             await sio.emit("session_confirm", session_id, room=sid, namespace=namespace)
             logger.debug(f"User {sid} joined session {session_id}.")
+            if self.session_persistence:
+                # An agent's replies written while this session's page was closed (channels/inbox.py).
+                output = SocketIOOutput(sio, self.bot_message_evt)
+                for text in await inbox.take_pending_here(session_id):
+                    await output.send_text_message(session_id, text)
 
         @sio.on(self.user_message_evt, namespace=namespace)
         async def handle_message(sid: Text, data: Any = None) -> None:

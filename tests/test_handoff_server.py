@@ -99,7 +99,7 @@ def test_a_rest_user_reaches_an_agent_and_comes_back_to_the_bot(stack):
     assert inbox(stack, "/", token=None)[0] == 401
 
     status, page = inbox(stack, f"/c/{conversation_key(sender)}/reply", {"text": "您好，我是王芳，请问提示什么？"})
-    assert status == 200 and TEXTS["inbox_sent"] in page
+    assert status == 200 and TEXTS["inbox_sent_later"] in page
     assert say(stack, sender, "提示未参保") == ["您好，我是王芳，请问提示什么？"]
 
     status, _ = inbox(stack, f"/c/{conversation_key(sender)}/resume", {})

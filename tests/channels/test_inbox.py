@@ -183,7 +183,8 @@ def test_a_rest_user_is_handed_to_an_agent_and_back(h):
     assert page.status == 200 and "138****5678" in page.text and "13812345678" not in page.text
 
     sent = h.post(conv("u1") + "/reply", {"text": "您好，我是王芳，请问绑定时提示什么？"})
-    assert sent.status == 200 and TEXTS["inbox_sent"] in sent.text
+    # Without a callback URL a REST reply waits for the user's next message, and the agent is told so.
+    assert sent.status == 200 and TEXTS["inbox_sent_later"] in sent.text
     agent_events = [e for e in h.events("u1") if e["event"] == "bot" and e.get("metadata", {}).get("handoff_agent")]
     assert [(e["text"], e["metadata"]["handoff_agent"]) for e in agent_events] == [
         ("您好，我是王芳，请问绑定时提示什么？", "王芳")
@@ -324,12 +325,31 @@ def test_a_rest_reply_is_posted_to_the_callback_url_or_waits_when_it_fails(h, st
         callback.stop()
 
 
-def test_a_web_chat_user_not_connected_here_is_not_claimed_to_have_the_reply(h):
-    # Page closed, or the session is on another replica: the emit would reach nobody.
+def test_a_web_chat_user_whose_page_is_closed_gets_the_reply_when_the_page_comes_back(h):
+    from channels.socketio import SocketIOInput
+
     h.socket_user_hands_over("sess-gone")
-    sent = h.post(conv("sess-gone") + "/reply", {"text": "您好"})
-    assert sent.status == 200 and TEXTS["inbox_sent_stored_only"].format(channel="socketio") in sent.text
-    assert h.sio.emitted == [] and h.events("sess-gone")[-1]["text"] == "您好"
+    sent = h.post(conv("sess-gone") + "/reply", {"text": "您好，我是王芳"})
+    assert sent.status == 200 and TEXTS["inbox_sent_later"] in sent.text
+    assert h.sio.emitted == [] and h.events("sess-gone")[-1]["text"] == "您好，我是王芳"
+
+    # The page is opened again: the real channel's session_request sends what the agent wrote.
+    channel = SocketIOInput(session_persistence=True)
+    channel.blueprint(h.rasa)
+    packets: list[str] = []
+
+    async def come_back() -> None:
+        async def send_eio_packet(eio_sid: str, packet: Any) -> None:
+            packets.append(packet.data)
+
+        channel.sio._send_eio_packet = send_eio_packet  # the socket's transport
+        sid = await channel.sio.manager.connect("eio-back", "/")
+        await channel.sio.handlers["/"]["session_request"](sid, {"session_id": "sess-gone"})
+
+    asyncio.run(come_back())
+    events = [json.loads(packet[1:]) for packet in packets if packet.startswith("2")]
+    assert events == [["session_confirm", "sess-gone"], ["bot_uttered", {"text": "您好，我是王芳"}]]
+    assert asyncio.run(inbox_module.take_pending_here("sess-gone")) == []  # once
 
 
 def test_a_reply_that_cannot_be_delivered_is_stored_and_the_agent_told(h):

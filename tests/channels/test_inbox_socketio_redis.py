@@ -55,8 +55,8 @@ def test_a_reply_from_the_inbox_on_one_replica_reaches_a_session_on_another():
         app = SimpleNamespace(ctx=SimpleNamespace(input_channels=[
             SimpleNamespace(name=lambda: "socketio", sio=agent_replica, bot_message_evt="bot_uttered", namespace=None)
         ]))
-        delivered = await inbox.deliver(app, MemoryState(), "sess-on-replica-1", "socketio", "您好，我是王芳")
-        assert delivered
+        outcome = await inbox.deliver(app, MemoryState(), "sess-on-replica-1", "socketio", "您好，我是王芳")
+        assert outcome == inbox.SENT
         for _ in range(100):
             if received:
                 break
