@@ -49,6 +49,7 @@ from sanic.response import HTTPResponse
 
 from channels import common
 from channels.state import ChannelState, SharedState
+from rasa_ext.tracker_query import paused_senders
 from yibao import handoff
 from yibao.privacy import mask_personal_numbers
 
@@ -159,35 +160,12 @@ def _form_field(request: Request, name: str) -> str | None:
 
 
 # ---------------------------------------------------------------------------------- the tracker store
-def _inner(store: Any) -> Any:
-    """Rasa wraps custom stores in ``AwaitableTrackerStore``; the SQL shortcut needs the store itself."""
-    return getattr(store, "_tracker_store", store)
-
-
-# Events that start or end a handoff; a conversation waits when the newest of them is a pause.
-_HANDOFF_EVENTS = ("pause", "resume", "restart", "session_started")
-
-
 async def candidate_senders(store: Any) -> list[str]:
-    """Senders that may be waiting. On an SQL store one query finds those whose newest handoff event
-    is a ``pause`` (so trackers are loaded only for conversations with the agents now), oldest first;
-    on any other store every key it has."""
-    inner = _inner(store)
-    table = getattr(getattr(inner, "SQLEvent", None), "__table__", None)
-    if table is not None and hasattr(inner, "session_scope"):
-        import sqlalchemy as sa
-
-        newest_pause = sa.func.max(sa.case((table.c.type_name == "pause", table.c.id)))
-        statement = (
-            sa.select(table.c.sender_id)
-            .where(table.c.type_name.in_(_HANDOFF_EVENTS))
-            .group_by(table.c.sender_id)
-            .having(newest_pause == sa.func.max(table.c.id))
-            .order_by(newest_pause)
-            .limit(MAX_CONVERSATIONS)
-        )
-        with inner.session_scope() as session:
-            return [row[0] for row in session.execute(statement)]
+    """Senders that may be waiting: on Rasa's SQL store only those whose newest handoff event is a
+    pause (one query, rasa_ext.tracker_query), otherwise every key the store has."""
+    found = paused_senders(store, MAX_CONVERSATIONS)
+    if found is not None:
+        return found
     return list(await store.keys())[:MAX_CONVERSATIONS]
 
 
@@ -226,7 +204,7 @@ async def _post_callback(url: str, sender_id: str, text: str) -> bool:
                 if 200 <= answer.status < 300:
                     return True
                 logger.error("inbox: the REST callback answered %s", answer.status)
-    except (aiohttp.ClientError, asyncio.TimeoutError) as error:
+    except (TimeoutError, aiohttp.ClientError) as error:
         logger.error("inbox: the REST callback failed (%s)", type(error).__name__)
     return False
 
