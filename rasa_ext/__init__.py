@@ -27,6 +27,7 @@ PATCHES: dict[str, str] = {
     "per_event_validation": "rasa_ext.action_validation:install",
     "event_types": "rasa_ext.event_types:install",
     "graph_runner": "rasa_ext.graph_runner:install",
+    "sql_tracker_store": "rasa_ext.sql_tracker_store:install",
     "model_load": "rasa_ext.model_load:install",
 }
 # Without these the assistant is wrong, not just slower.

@@ -35,6 +35,14 @@ logger = logging.getLogger(__name__)
 
 # How many of a tracker's events are in the database, set on trackers this store read or wrote.
 STORED_EVENTS = "_yibao_stored_events"
+# Switched on by rasa_ext.install() (the launcher), so that `make bench-compare OFF=sql_tracker_store` can
+# measure the store with Rasa's own reads and writes; off, FastSQLTrackerStore behaves as SQLTrackerStore.
+ENABLED = False
+
+
+def install() -> None:
+    global ENABLED
+    ENABLED = True
 
 
 def tune_sqlite_engine(store: Any) -> None:
@@ -64,7 +72,9 @@ class FastSQLTrackerStore(SQLTrackerStore):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        tune_sqlite_engine(self)
+        self.fast = ENABLED
+        if self.fast:
+            tune_sqlite_engine(self)
 
     def stored_event_data(self, event: Event) -> dict[str, Any]:
         """What is written (and published) for ``event``; subclasses may change it (masking)."""
@@ -90,6 +100,8 @@ class FastSQLTrackerStore(SQLTrackerStore):
 
     async def retrieve(self, sender_id: str) -> DialogueStateTracker | None:
         """The tracker of the latest conversation session (as ``SQLTrackerStore.retrieve``)."""
+        if not self.fast:
+            return await super().retrieve(sender_id)
         statement = self.__dict__.get("_current_session")
         if statement is None:
             statement = self._current_session = self._current_session_statement()
@@ -104,6 +116,8 @@ class FastSQLTrackerStore(SQLTrackerStore):
 
     async def save(self, tracker: DialogueStateTracker) -> None:
         """Writes the tracker's new events (same rows as ``SQLTrackerStore.save``)."""
+        if not self.fast:
+            return await self._save_as_rasa(tracker)
         await self.stream_events(tracker)
 
         with self.session_scope() as session:
@@ -130,6 +144,24 @@ class FastSQLTrackerStore(SQLTrackerStore):
             session.commit()
         setattr(tracker, STORED_EVENTS, len(tracker.events))
         logger.debug("Tracker with sender_id '%s' stored to database", tracker.sender_id)
+
+    async def _save_as_rasa(self, tracker: DialogueStateTracker) -> None:
+        """Rasa's own ``save`` (ORM, a count query per turn), writing ``stored_event_data`` as the rows."""
+        await self.stream_events(tracker)
+        with self.session_scope() as session:
+            for event in self._additional_events(session, tracker):
+                data = self.stored_event_data(event)
+                session.add(
+                    self.SQLEvent(
+                        sender_id=tracker.sender_id,
+                        type_name=event.type_name,
+                        timestamp=data.get("timestamp"),
+                        intent_name=(data.get("parse_data") or {}).get("intent", {}).get(INTENT_NAME_KEY),
+                        action_name=data.get("name"),
+                        data=json.dumps(data),
+                    )
+                )
+            session.commit()
 
     async def _stream_new_events(self, event_broker: EventBroker, new_events: list[Event], sender_id: str) -> None:
         """Publishes the new events to the event broker as they are stored."""

@@ -183,9 +183,16 @@ def row_count(db: Path, sender: str) -> int:
         return connection.execute("SELECT count(*) FROM events WHERE sender_id = ?", (sender,)).fetchone()[0]
 
 
-def test_saved_turns_read_back_as_rasa_reads_them(tmp_path):
+@pytest.mark.parametrize("fast", [True, False], ids=["patched", "switched-off"])
+def test_saved_turns_read_back_as_rasa_reads_them(tmp_path, monkeypatch, fast):
+    # Switched off (YIBAO_PATCHES_OFF=sql_tracker_store, for make bench-compare) the store reads and writes
+    # with Rasa's own code: the same rows either way.
+    import rasa_ext.sql_tracker_store
+
+    monkeypatch.setattr(rasa_ext.sql_tracker_store, "ENABLED", fast)
     db = tmp_path / "tracker.db"
     store = MaskingSQLTrackerStore(DOMAIN, dialect="sqlite", db=str(db))
+    assert store.fast is fast
 
     async def conversation() -> DialogueStateTracker:
         tracker = await store.get_or_create_tracker("u1")
