@@ -10,7 +10,8 @@ export SQLALCHEMY_SILENCE_UBER_WARNING := 1
 export RASA_TELEMETRY_ENABLED := false
 export PYTHONWARNINGS := ignore::DeprecationWarning
 
-TRAINING_INPUTS := config.yml domain.yml $(filter-out data/texts.yml,$(wildcard data/*.yml)) $(wildcard data/nlu/*.yml data/jieba/*)
+# data/texts.yml (wording) and data/handoff.yml (opening hours) are read at run time: editing them never retrains.
+TRAINING_INPUTS := config.yml domain.yml $(filter-out data/texts.yml data/handoff.yml,$(wildcard data/*.yml)) $(wildcard data/nlu/*.yml data/jieba/*)
 SPACY_INPUTS := $(wildcard data/regions/*) data/nlu/synonyms.yml scripts/build_spacy_pipeline.py yibao/regions.py
 
 .PHONY: help install install-test-tools train run shell test validate unit lint nlu-eval conversations dedupe stories crossval policy-check clean
