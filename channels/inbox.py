@@ -572,9 +572,19 @@ class InboxInput(InputChannel):
             wrapped.__name__ = handler.__name__
             return wrapped
 
-        def sender_or_404(key: str) -> str | None:
-            sender_id = sender_from_key(key)
-            return sender_id if sender_id else None
+        def conversation_route(
+            handler: Callable[..., Awaitable[HTTPResponse]],
+        ) -> Callable[..., Awaitable[HTTPResponse]]:
+            """``/c/<key>`` routes: the key's sender id, or the not-found page (404)."""
+
+            async def wrapped(request: Request, agent: str, key: str) -> HTTPResponse:
+                sender_id = sender_from_key(key)
+                if not sender_id:
+                    return page(t("title"), f"<p>{_e(t('not_found'))}</p>", 404)
+                return await handler(request, agent, sender_id)
+
+            wrapped.__name__ = handler.__name__
+            return wrapped
 
         @inbox.route("/", methods=["GET"])
         @guarded
@@ -606,26 +616,20 @@ class InboxInput(InputChannel):
 
         @inbox.route("/c/<key>", methods=["GET"])
         @guarded
-        async def conversation(request: Request, agent: str, key: str) -> HTTPResponse:
-            sender_id = sender_or_404(key)
-            if sender_id is None:
-                return page(t("title"), f"<p>{_e(t('not_found'))}</p>", 404)
+        @conversation_route
+        async def conversation(request: Request, agent: str, sender_id: str) -> HTTPResponse:
             return await self._conversation_page(request, agent, sender_id)
 
         @inbox.route("/c/<key>/reply", methods=["POST"])
         @guarded
-        async def send_reply(request: Request, agent: str, key: str) -> HTTPResponse:
-            sender_id = sender_or_404(key)
-            if sender_id is None:
-                return page(t("title"), f"<p>{_e(t('not_found'))}</p>", 404)
+        @conversation_route
+        async def send_reply(request: Request, agent: str, sender_id: str) -> HTTPResponse:
             return await self.reply(request, agent, sender_id, _form_field(request, "text"))
 
         @inbox.route("/c/<key>/resume", methods=["POST"])
         @guarded
-        async def resume(request: Request, agent: str, key: str) -> HTTPResponse:
-            sender_id = sender_or_404(key)
-            if sender_id is None:
-                return page(t("title"), f"<p>{_e(t('not_found'))}</p>", 404)
+        @conversation_route
+        async def resume(request: Request, agent: str, sender_id: str) -> HTTPResponse:
             state = self.shared.for_app(request.app)
             holder = await state.get(CLAIM_KEY.format(sender_id))
             if holder is not None and holder != agent:

@@ -19,8 +19,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from rasa_server import QUIET_ENV, RasaServer, post_json, sqlite_rows, texts
-from servers import MODEL, PROJECT, VENV_BIN, free_port, start_action_server, stop
+from rasa_server import RasaServer, post_json, sqlite_rows, texts
+from servers import MODEL, PROJECT, free_port, start_action_server, stop
 from yibao.texts import load_texts
 
 pytestmark = pytest.mark.skipif(not MODEL.exists(), reason="needs the trained model: run `make train`")
@@ -227,6 +227,18 @@ def test_preflight_accepts_the_shipped_endpoints_and_a_reachable_store(tmp_path)
     assert _preflight(endpoints).returncode == 0
 
 
+def run_until_exit(server: RasaServer, timeout: float, hang_message: str) -> tuple:
+    """`rasa run` of `server` in the foreground: (exit code, everything it printed); fails if it hangs."""
+    process = subprocess.Popen(server.command(), cwd=PROJECT, env=server.env, stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        output, _ = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        pytest.fail(hang_message)
+    return process.returncode, output.decode("utf-8", errors="replace")
+
+
 def test_rasa_run_stops_with_a_clear_error_when_postgresql_is_unreachable(tmp_path):
     """Without the preflight, Rasa's own SQL store would retry every 5 s forever; ours gives up."""
     closed = free_port()
@@ -234,15 +246,8 @@ def test_rasa_run_stops_with_a_clear_error_when_postgresql_is_unreachable(tmp_pa
         "type": "stores.tracker_store.MaskingSQLTrackerStore", "dialect": "postgresql", "url": "127.0.0.1",
         "port": closed, "db": "rasa", "username": "postgres", "password": "pw-must-not-show",
         "connect_timeout": 2})
-    process = subprocess.Popen(server.command(), cwd=PROJECT, env=server.env, stdout=subprocess.PIPE,
-                               stderr=subprocess.STDOUT, start_new_session=True)
-    try:
-        output, _ = process.communicate(timeout=180)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        pytest.fail("rasa run kept waiting for the unreachable tracker store")
-    text = output.decode("utf-8", errors="replace")
-    assert process.returncode != 0
+    returncode, text = run_until_exit(server, 180, "rasa run kept waiting for the unreachable tracker store")
+    assert returncode != 0
     assert "TrackerStoreUnreachable" in text
     assert "无法连接对话存储 tracker_store" in text and "under tracker_store in endpoints.yml" in text
     assert "pw-must-not-show" not in text
@@ -253,15 +258,8 @@ def test_rasa_run_stops_when_the_tracker_store_cannot_be_imported(tmp_path):
     (tmp_path / "store_with_missing_driver.py").write_text("import no_such_database_driver\n", encoding="utf-8")
     server = RasaServer(tmp_path, free_port(), tracker_store={"type": "store_with_missing_driver.Store"},
                         env={"PYTHONPATH": f"{tmp_path}:{PROJECT}"})
-    process = subprocess.Popen(server.command(), cwd=PROJECT, env=server.env, stdout=subprocess.PIPE,
-                               stderr=subprocess.STDOUT, start_new_session=True)
-    try:
-        output, _ = process.communicate(timeout=240)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        pytest.fail("rasa run started without its tracker store")
-    text = output.decode("utf-8", errors="replace")
-    assert process.returncode != 0
+    returncode, text = run_until_exit(server, 240, "rasa run started without its tracker store")
+    assert returncode != 0
     assert "TrackerStoreNotCreated" in text
     assert "type 'store_with_missing_driver.Store' under tracker_store in endpoints.yml" in text
     assert "Using `InMemoryTrackerStore` instead" not in text
