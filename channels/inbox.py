@@ -65,7 +65,10 @@ MAX_REPLY_CHARS = common.MAX_TEXT_CHARS
 MAX_CONVERSATIONS = 200
 CLAIM_KEY = "inbox:claim:{}"
 PENDING_KEY = "inbox:pending:{}"  # agent messages the user has not received yet (REST, a closed web chat)
+OPEN_PAGE_KEY = "inbox:page:{}"  # a web chat session with a page open on some replica: that socket's id
 CLAIM_TTL_SECONDS = 8 * 3600.0
+# A page stays open for hours; Socket.IO tells its server when it goes (close, or ~45 s without pings).
+OPEN_PAGE_TTL_SECONDS = 24 * 3600.0
 PENDING_TTL_SECONDS = 7 * 24 * 3600.0
 CALLBACK_TIMEOUT_SECONDS = 10.0
 
@@ -209,23 +212,40 @@ async def _post_callback(url: str, sender_id: str, text: str) -> bool:
     return False
 
 
-def _in_room(sio: Any, namespace: str | None, room: str) -> bool:
-    """Whether a socket of this process is in ``room`` (python-socketio's manager keeps
-    ``rooms[namespace][room]``); an emit to an empty room would vanish without a word. With the Redis
-    manager the session may be on another replica, so the emit is always tried."""
+async def _page_reachable(sio: Any, namespace: str | None, state: ChannelState, session_id: str) -> bool:
+    """Whether an emit to the session's room reaches an open page; an emit to an empty room would
+    vanish without a word. With the Redis manager (``SOCKETIO_REDIS_URL``) the page may be open on any
+    replica: the shared state says whether one is (``page_opened``/``page_closed``), and Redis carries
+    the emit there. Otherwise only this process's rooms count (python-socketio's manager keeps
+    ``rooms[namespace][room]``)."""
     from socketio.async_pubsub_manager import AsyncPubSubManager
 
     manager = getattr(sio, "manager", None)
     if isinstance(manager, AsyncPubSubManager):
-        return True  # Redis passes the emit to the replica the session is on (channels.socketio.client_manager)
+        return await state.get(OPEN_PAGE_KEY.format(session_id)) is not None
     rooms = getattr(manager, "rooms", None)
     if not isinstance(rooms, dict):
         return True  # another manager: let it route the emit
-    return bool(rooms.get(namespace or "/", {}).get(room))
+    return bool(rooms.get(namespace or "/", {}).get(session_id))  # a session's room is its id
 
 
-# What became of a message for the user (the agent is told which).
-SENT, LATER, FAILED = "sent", "later", "failed"
+async def page_opened(session_id: str, sid: str) -> None:
+    """The Socket.IO channel: a page asked for its session (``session_request``) on this replica."""
+    if ACTIVE:
+        await _SHARED.current().put(OPEN_PAGE_KEY.format(session_id), sid, OPEN_PAGE_TTL_SECONDS)
+
+
+async def page_closed(session_id: str, sid: str) -> None:
+    """The Socket.IO channel: that page's socket went away (closed, or its pings stopped). Only the
+    socket that last opened the session clears it, so a reload that reconnected first keeps it open."""
+    if ACTIVE:
+        await _SHARED.current().release(OPEN_PAGE_KEY.format(session_id), sid)
+
+
+# What became of a message for the user (the agent is told which). TOO_LATE: WeChat accepts
+# customer-service messages only within 48 hours of the user's last message.
+SENT, LATER, FAILED, TOO_LATE = "sent", "later", "failed", "too_late"
+WECHAT_WINDOW_SECONDS = 48 * 3600.0
 
 
 async def _keep_for_later(state: ChannelState, sender_id: str, text: str) -> str:
@@ -235,10 +255,22 @@ async def _keep_for_later(state: ChannelState, sender_id: str, text: str) -> str
     return LATER
 
 
-async def deliver(app: Any, state: ChannelState, sender_id: str, channel_name: str | None, text: str) -> str:
-    """Sends ``text`` to the user on the channel of their last message: SENT; LATER when it waits for
-    the user's next message (REST without a callback) or next visit (a web chat page that is closed);
-    FAILED when it could not go out. It is stored in the tracker in every case."""
+async def deliver(
+    app: Any,
+    state: ChannelState,
+    sender_id: str,
+    channel_name: str | None,
+    text: str,
+    user_wrote_at: float | None = None,
+    now: float | None = None,
+) -> str:
+    """Sends ``text`` to the user on the channel of their last message (written at ``user_wrote_at``):
+    SENT; LATER when it waits for the user's next message (REST without a callback) or next visit (a web
+    chat page that is closed); TOO_LATE when WeChat's 48 hours are over; FAILED when it could not go
+    out. It is stored in the tracker in every case."""
+    if channel_name == "wechat" and user_wrote_at is not None:
+        if (now if now is not None else time.time()) - user_wrote_at > WECHAT_WINDOW_SECONDS:
+            return TOO_LATE  # WeChat would refuse it (errcode 45015): say so instead of trying
     try:
         if channel_name == "rest":
             rest = _input_channel(app, "rest")
@@ -254,7 +286,7 @@ async def deliver(app: Any, state: ChannelState, sender_id: str, channel_name: s
 
             if channel.sio is None:
                 return FAILED
-            if not _in_room(channel.sio, getattr(channel, "namespace", None), sender_id):
+            if not await _page_reachable(channel.sio, getattr(channel, "namespace", None), state, sender_id):
                 # The page is closed (or on another replica): sent when the session asks for itself again.
                 return await _keep_for_later(state, sender_id, text)
             await SocketIOOutput(channel.sio, channel.bot_message_evt).send_text_message(sender_id, text)
@@ -488,8 +520,10 @@ class InboxInput(InputChannel):
             await state.release(CLAIM_KEY.format(sender_id), agent)
             return await self._conversation_page(request, agent, sender_id, status=409)
         channel = waiting.channel if waiting else None
-        outcome = await deliver(request.app, state, sender_id, channel, text)
-        notes = {SENT: t("sent"), LATER: t("sent_later")}
+        outcome = await deliver(
+            request.app, state, sender_id, channel, text, waiting.last_user_at if waiting else None, self.clock()
+        )
+        notes = {SENT: t("sent"), LATER: t("sent_later"), TOO_LATE: t("wechat_window_closed")}
         note = notes.get(outcome) or t("sent_stored_only", channel=channel or "?")
         return await self._conversation_page(request, agent, sender_id, note=note)
 
@@ -513,7 +547,10 @@ class InboxInput(InputChannel):
             return False
         state = self.shared.for_app(app)
         await state.delete(CLAIM_KEY.format(sender_id))
-        await deliver(app, state, sender_id, waiting.channel if waiting else None, text)
+        await deliver(
+            app, state, sender_id, waiting.channel if waiting else None, text,
+            waiting.last_user_at if waiting else None, now,
+        )
         return True
 
     async def sweep_once(self, app: Any) -> list[tuple[str, str]]:

@@ -283,6 +283,11 @@ class SocketIOInput(RasaSocketIOInput):
         @sio.on("disconnect", namespace=namespace)
         async def disconnect(sid: Text, *_: Any) -> None:
             logger.debug(f"User {sid} disconnected from socketIO endpoint.")
+            if self.session_persistence:
+                # The socket is still in its rooms here (python-socketio leaves them after this handler).
+                for room in sio.rooms(sid, namespace=namespace):
+                    if room != sid:
+                        await inbox.page_closed(room, sid)
 
         @sio.on("session_request", namespace=namespace)
         async def session_request(sid: Text, data: Optional[Dict] = None) -> None:
@@ -295,6 +300,7 @@ class SocketIOInput(RasaSocketIOInput):
             logger.debug(f"User {sid} joined session {session_id}.")
             if self.session_persistence:
                 # An agent's replies written while this session's page was closed (channels/inbox.py).
+                await inbox.page_opened(session_id, sid)
                 output = SocketIOOutput(sio, self.bot_message_evt)
                 for text in await inbox.take_pending_here(session_id):
                     await output.send_text_message(session_id, text)

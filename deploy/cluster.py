@@ -68,10 +68,24 @@ def base_env(extra: Optional[Dict[str, str]] = None) -> Dict[str, str]:
     return env
 
 
+# The Redis database the replicas' Socket.IO servers pass emits through (channels/socketio.py), so an
+# agent's reply from one replica's inbox reaches a web chat page connected to another.
+SOCKETIO_REDIS_DB = "2"
+
+
+def socketio_redis_url(values: Dict[str, str]) -> str:
+    password = values.get("REDIS_PASSWORD") or ""
+    auth = f":{password}@" if password else ""
+    return f"redis://{auth}{values['REDIS_HOST']}:{values['REDIS_PORT']}/{SOCKETIO_REDIS_DB}"
+
+
 def scale_env(extra: Optional[Dict[str, str]] = None) -> Dict[str, str]:
-    """Environment for endpoints.scale.yml: the caller's values win over SCALE_DEFAULTS."""
+    """Environment for endpoints.scale.yml: the caller's values win over SCALE_DEFAULTS. The
+    replicas' Socket.IO servers share the same Redis (``SOCKETIO_REDIS_URL``, unless it is set)."""
     values = {name: os.environ.get(name, default) for name, default in SCALE_DEFAULTS.items()}
     values.update(extra or {})
+    if not (values.get("SOCKETIO_REDIS_URL") or os.environ.get("SOCKETIO_REDIS_URL")):
+        values["SOCKETIO_REDIS_URL"] = socketio_redis_url(values)
     return base_env(values)
 
 
@@ -310,7 +324,8 @@ class Cluster:
         logs = self.workdir / "logs"
         try:
             for index, port in enumerate(self.action_ports):
-                self.actions.append(start_action_server(port, logs / f"actions-{index + 1}.log"))
+                # The actions read the same settings (e.g. HANDOFF_ENABLED, HANDOFF_FILE) as the replicas.
+                self.actions.append(start_action_server(port, logs / f"actions-{index + 1}.log", base_env(self.env)))
             conf = render_nginx_conf(self.workdir / "nginx", self.replica_ports, self.action_ports,
                                      self.rasa_port, self.actions_port)
             self.nginx = start_nginx(conf, [self.rasa_port, self.actions_port])

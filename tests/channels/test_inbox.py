@@ -291,6 +291,14 @@ def test_a_wechat_user_gets_the_reply_through_the_customer_service_api(h):
         sent = h.post(conv("oOPENID_user_1") + "/reply", {"text": "您好，我是王芳"})
         assert sent.status == 200 and TEXTS["inbox_sent"] in sent.text
         assert api.texts_to("oOPENID_user_1") == ["您好，我是王芳"]
+
+        # 48 hours and a minute after the user's last message WeChat would refuse: nothing is sent,
+        # the reply is stored and the agent is told why.
+        h.clock.now = START + 48 * 3600 + 60
+        late = h.post(conv("oOPENID_user_1") + "/reply", {"text": "还在吗？"})
+        assert late.status == 200 and TEXTS["inbox_wechat_window_closed"] in late.text
+        assert api.texts_to("oOPENID_user_1") == ["您好，我是王芳"]
+        assert h.events("oOPENID_user_1")[-1]["text"] == "还在吗？"
     finally:
         api.stop()
 
