@@ -64,6 +64,7 @@ MAX_REPLY_CHARS = common.MAX_TEXT_CHARS
 # Conversations scanned per page load at most (newest handoffs first when the store can tell).
 MAX_CONVERSATIONS = 200
 CLAIM_KEY = "inbox:claim:{}"
+NOTICE_KEY = "inbox:still-waiting:{}"  # the still-waiting notice was sent (expires after the notice interval)
 PENDING_KEY = "inbox:pending:{}"  # agent messages the user has not received yet (REST, a closed web chat)
 OPEN_PAGE_KEY = "inbox:page:{}"  # a web chat session with a page open on some replica: that socket's id
 CLAIM_TTL_SECONDS = 8 * 3600.0
@@ -336,10 +337,39 @@ async def with_agent(app: Any, sender_id: str) -> bool:
     return bool(tracker and tracker.is_paused())
 
 
+async def acknowledge_if_waiting(message: UserMessage) -> None:
+    """Called by every channel after Rasa has handled a user message. A conversation with the agents
+    gets no bot answer (Rasa is paused); when nobody has picked up yet, the user is told the message
+    arrived (``handoff_still_waiting``), at most once per ``still_waiting_notice_minutes``, on the
+    message's own output channel, and the notice is stored so the agent sees what the user was told."""
+    inbox = _RUNNING
+    if not ACTIVE or inbox is None or inbox.app is None or message.output_channel is None:
+        return
+    try:
+        store = inbox.app.ctx.agent.tracker_store
+        tracker = await store.retrieve(message.sender_id)
+        if tracker is None or not tracker.is_paused():
+            return
+        waiting = handoff.waiting_from_events(_event_dicts(tracker))
+        if waiting is None or not handoff.wrote_while_nobody_answers(waiting):
+            return
+        ttl = inbox.config.still_waiting_notice_minutes * 60.0
+        if ttl <= 0 or not await inbox.shared.current().claim(NOTICE_KEY.format(message.sender_id), "1", ttl):
+            return
+        text = common.load_texts()["handoff_still_waiting"]
+        notice = BotUttered(text, metadata={handoff.NOTICE_KEY: handoff.STILL_WAITING}, timestamp=inbox.clock())
+        if await inbox._append(inbox.app, message.sender_id, notice):
+            await message.output_channel.send_text_message(message.sender_id, text)
+    except Exception:  # a notice must never cost the user's message
+        logger.exception("inbox: the still-waiting notice failed")
+
+
 # The state handle the inbox and the REST channel share in one process (Redis when the lock store is).
 _SHARED = SharedState()
 # True once the inbox is registered on this server (the REST channel asks only then).
 ACTIVE = False
+# The inbox registered on this server (the channels' still-waiting notice reads the tracker through it).
+_RUNNING: InboxInput | None = None
 
 
 # ---------------------------------------------------------------------------------- the channel
@@ -370,6 +400,7 @@ class InboxInput(InputChannel):
             sweep_seconds if sweep_seconds is not None else float(os.environ.get(SWEEP_VARIABLE, "30") or 30)
         )
         self._sweeper: asyncio.Task[Any] | None = None
+        self.app: Any = None  # the running server, once started
 
     def __repr__(self) -> str:  # never show the tokens
         return f"InboxInput(agents={sorted(self.agents.values())})"
@@ -575,9 +606,10 @@ class InboxInput(InputChannel):
 
     # ------------------------------------------------------------------ routes
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
-        global _SHARED, ACTIVE
+        global _SHARED, ACTIVE, _RUNNING
         _SHARED = self.shared  # the REST channel finds the agents' replies where the inbox put them
         ACTIVE = bool(self.agents)
+        _RUNNING = self
         inbox = Blueprint("yibao_inbox", __name__)
 
         @inbox.listener("after_server_start")
@@ -585,6 +617,7 @@ class InboxInput(InputChannel):
             # Also without agents when the handoff is on: a conversation paused by the action server is
             # then given back to the bot at the pickup timeout instead of waiting for nobody forever.
             self.shared.for_app(app)  # Rasa's agent is loaded now: find the shared state once, for Socket.IO
+            self.app = app
             enabled = self.config.enabled
             if enabled and not self.agents:
                 logger.warning("inbox: the handoff is on but %s is not set: no agent can answer", AGENTS_VARIABLE)

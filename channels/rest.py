@@ -173,9 +173,9 @@ class RestInput(RasaRestInput):
         collector = CollectingOutputChannel()
         failed = False
         try:
-            await on_new_message(
-                UserMessage(text, collector, sender_id, input_channel=CHANNEL_NAME, metadata=metadata)
-            )
+            message = UserMessage(text, collector, sender_id, input_channel=CHANNEL_NAME, metadata=metadata)
+            await on_new_message(message)
+            await inbox.acknowledge_if_waiting(message)
         except CancelledError:
             logger.error("REST channel: the answer for a message timed out")
             failed = True

@@ -340,7 +340,8 @@ class SocketIOInput(RasaSocketIOInput):
             if not isinstance(metadata, dict):
                 metadata = {}
             metadata = mask_value(metadata)
-            await on_new_message(UserMessage(text, output_channel, sender_id,
-                                             input_channel=self.name(), metadata=metadata))
+            message = UserMessage(text, output_channel, sender_id, input_channel=self.name(), metadata=metadata)
+            await on_new_message(message)
+            await inbox.acknowledge_if_waiting(message)
 
         return socketio_webhook

@@ -92,7 +92,9 @@ def inbox(server, path, fields=None, token=TOKEN):
 def test_a_rest_user_reaches_an_agent_and_comes_back_to_the_bot(stack):
     sender = "handoff-e2e-1"
     assert "约4分钟" in say(stack, sender, "转人工")[0]
-    assert say(stack, sender, "我手机号13812345678，亲情账户绑不上") == []  # paused: no bot answer, no apology
+    # Paused: no bot answer and no apology, only the notice that the message reached the agents (once).
+    assert say(stack, sender, "我手机号13812345678，亲情账户绑不上") == [TEXTS["handoff_still_waiting"]]
+    assert say(stack, sender, "有人吗") == []
 
     status, page = inbox(stack, "/")
     assert status == 200 and conversation_key(sender) in page and "138****5678" in page

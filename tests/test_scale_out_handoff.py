@@ -260,6 +260,13 @@ def test_rest_telegram_and_wechat_users_get_a_reply_written_on_the_other_replica
                          {"Content-Type": "application/json", "X-Telegram-Bot-Api-Secret-Token": TG_SECRET})
     assert status == 200
     until(lambda: any("约4分钟" in text for text in fakes.telegram.texts_for(chat_id)))
+    # Written while nobody has picked up (on the other replica): told once that it arrived.
+    update = {**update, "update_id": update_id + 1, "message": {**update["message"], "message_id": 2, "text": "有人吗"}}
+    body = json.dumps(update, ensure_ascii=False).encode("utf-8")
+    status, _ = post_raw(f"{replica_base(cluster, 0)}/webhooks/telegram/webhook", body,
+                         {"Content-Type": "application/json", "X-Telegram-Bot-Api-Secret-Token": TG_SECRET})
+    assert status == 200
+    until(lambda: fakes.telegram.texts_for(chat_id)[-1:] == [TEXTS["handoff_still_waiting"]])
     status, answer = reply(cluster, 0, str(chat_id), "您好，Telegram用户")
     assert status == 200 and TEXTS["inbox_sent"] in answer
     assert fakes.telegram.texts_for(chat_id)[-1] == "您好，Telegram用户"
@@ -268,6 +275,7 @@ def test_rest_telegram_and_wechat_users_get_a_reply_written_on_the_other_replica
     # customer-service message API.
     openid = "oScaleHandoff" + uuid.uuid4().hex[:16]
     assert "约4分钟" in (passive_text(wechat(cluster, 0, openid, "转人工")) or "")
+    assert passive_text(wechat(cluster, 1, openid, "有人吗")) == TEXTS["handoff_still_waiting"]
     status, answer = reply(cluster, 1, openid, "您好，微信用户")
     assert status == 200 and TEXTS["inbox_sent"] in answer
     until(lambda: fakes.wechat.texts_to(openid) == ["您好，微信用户"])

@@ -37,6 +37,8 @@ NOTICE_KEY = "handoff_notice"
 
 OFF, OPEN, CLOSED = "off", "open", "closed"
 NO_PICKUP, AGENT_IDLE = "no_pickup", "agent_idle"
+# A notice that does not end the handoff: the user wrote while nobody has picked up yet.
+STILL_WAITING = "still_waiting"
 
 _WEEKDAY_NAMES = {1: "周一", 2: "周二", 3: "周三", 4: "周四", 5: "周五", 6: "周六", 7: "周日"}
 
@@ -52,6 +54,8 @@ class HandoffConfig:
     expected_wait_minutes: int = 5
     pickup_timeout_minutes: int = 10
     agent_idle_timeout_minutes: int = 15
+    # A user who writes while nobody has picked up is told so at most once in this many minutes.
+    still_waiting_notice_minutes: int = 5
     local_name: str = "本地医保服务中心"
     local_phone: str = ""
     person_cue: str = "人工|客服|找个人|找人|真人|工作人员|转人|活人"
@@ -141,6 +145,7 @@ def config_from_mapping(raw: Mapping[str, Any], environ: Mapping[str, str] | Non
         expected_wait_minutes=_minutes(raw, "expected_wait_minutes", 5),
         pickup_timeout_minutes=_minutes(raw, "pickup_timeout_minutes", 10),
         agent_idle_timeout_minutes=_minutes(raw, "agent_idle_timeout_minutes", 15),
+        still_waiting_notice_minutes=_minutes(raw, "still_waiting_notice_minutes", 5),
         local_name=str(contact.get("name") or "本地医保服务中心"),
         local_phone=str(contact.get("phone") or ""),
     )
@@ -310,6 +315,12 @@ def waiting_from_events(events: Iterable[Mapping[str, Any]]) -> Waiting | None:
         # The agent reads the whole conversation, not only what came after 转人工.
         waiting.history = history
     return waiting
+
+
+def wrote_while_nobody_answers(waiting: Waiting) -> bool:
+    """The user wrote after the handoff and no agent has written yet: the bot is silent (paused), so
+    without a word the user cannot tell the message arrived (channels tell them: still_waiting_text)."""
+    return waiting.agent_last_at is None and waiting.unanswered_since is not None
 
 
 def due_timeout(waiting: Waiting, now: float, config: HandoffConfig) -> str | None:

@@ -172,12 +172,15 @@ def test_agents_are_read_from_the_environment_and_weak_tokens_refused():
 def test_a_rest_user_is_handed_to_an_agent_and_back(h):
     assert h.say("u1", "亲情账户多久生效") == [BOT_ANSWER]
     assert "约5分钟" in h.say("u1", "转人工 我电话13812345678")[0]
-    # While with the agents the bot is silent, and that silence is no failure (no apology).
-    assert h.say("u1", "还在吗") == []
+    # While with the agents the bot does not answer. Before an agent picks up, the user is told once that
+    # the message arrived (no apology, no bot answer); the notice is stored, so the agent sees it too.
+    assert h.say("u1", "还在吗") == [TEXTS["handoff_still_waiting"]]
+    assert h.say("u1", "有人吗") == []  # once per still_waiting_notice_minutes
+    assert [e["metadata"] for e in h.events("u1") if e["event"] == "bot"][-1] == {"handoff_notice": "still_waiting"}
 
     listing = h.get("/inbox/")
     assert listing.status == 200 and conversation_key("u1") in listing.text
-    assert "还在吗" in listing.text and ">rest<" in listing.text
+    assert "有人吗" in listing.text and ">rest<" in listing.text  # the last question
 
     page = h.get(conv("u1"))
     assert page.status == 200 and "138****5678" in page.text and "13812345678" not in page.text
@@ -191,7 +194,7 @@ def test_a_rest_user_is_handed_to_an_agent_and_back(h):
     ]
     # The REST user gets the agent's reply with the next message, and only once.
     assert h.say("u1", "提示未参保") == ["您好，我是王芳，请问绑定时提示什么？"]
-    assert h.say("u1", "喂") == []
+    assert h.say("u1", "喂") == []  # an agent is talking with the user now: no notice
 
     back = h.post(conv("u1") + "/resume", {})
     assert back.status == 200 and TEXTS["inbox_handed_back"] in back.text

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
-from yibao.handoff import AGENT_KEY, NOTICE_KEY
+from yibao.handoff import AGENT_KEY, NOTICE_KEY, STILL_WAITING
 from yibao.report.source import StoredEvent
 
 
@@ -104,7 +104,7 @@ def find_handoffs(events: Iterable[StoredEvent], lo: float, hi: float) -> list[H
                 handoff.agents.add(str(metadata[AGENT_KEY]))
                 if handoff.first_reply_at is None:
                     handoff.first_reply_at = event.timestamp
-            if metadata.get(NOTICE_KEY):
+            if metadata.get(NOTICE_KEY) and metadata[NOTICE_KEY] != STILL_WAITING:
                 handoff.ended_by = str(metadata[NOTICE_KEY])
         elif kind in ("resume", "restart", "session_started"):
             handoff.ended_by = handoff.ended_by or kind
