@@ -31,15 +31,17 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import hashlib
 import hmac
 import html
+import secrets
 import logging
 import os
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime
 from typing import Any
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, urlsplit
 
 from rasa.core.channels.channel import InputChannel, UserMessage
 from rasa.shared.core.events import ActionExecuted, BotUttered, ConversationResumed
@@ -67,7 +69,9 @@ CLAIM_KEY = "inbox:claim:{}"
 NOTICE_KEY = "inbox:still-waiting:{}"  # the still-waiting notice was sent (expires after the notice interval)
 PENDING_KEY = "inbox:pending:{}"  # agent messages the user has not received yet (REST, a closed web chat)
 OPEN_PAGE_KEY = "inbox:page:{}"  # a web chat session with a page open on some replica: that socket's id
+SESSION_KEY = "inbox:session:{}"  # a signed-in browser: sha256 of its cookie -> agent and token fingerprint
 CLAIM_TTL_SECONDS = 8 * 3600.0
+SESSION_TTL_SECONDS = 12 * 3600.0  # a working day; then the agent signs in again
 # A page stays open for hours; Socket.IO tells its server when it goes (close, or ~45 s without pings).
 OPEN_PAGE_TTL_SECONDS = 24 * 3600.0
 PENDING_TTL_SECONDS = 7 * 24 * 3600.0
@@ -78,7 +82,9 @@ PAGE_HEADERS = {
         "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
     ),
     "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",
+    # Not no-referrer: under it a browser sends "Origin: null" with the page's own forms, which the
+    # origin check (same_origin) must refuse; same-origin still sends nothing to another site.
+    "Referrer-Policy": "same-origin",
     "Cache-Control": "no-store",
 }
 STYLE = (
@@ -122,6 +128,21 @@ def agent_for(token: str | None, agents: Mapping[str, str]) -> str | None:
         if hmac.compare_digest(given, known.encode("utf-8")):
             found = name
     return found if token else None
+
+
+def fingerprint(secret: str) -> str:
+    """What is stored instead of a token or a session id (the store never holds a usable secret)."""
+    return hashlib.sha256(secret.encode("utf-8")).hexdigest()
+
+
+def same_origin(request: Request) -> bool:
+    """A form post from the inbox's own pages: its Origin (or Referer) names this server. Browsers send
+    Origin on every POST; a form on another site cannot pass (the cookie is also SameSite=Strict).
+    Neither header (an old browser, a script): allowed, the session cookie is still needed."""
+    claimed = request.headers.get("origin") or request.headers.get("referer")
+    if not claimed or claimed == "null":
+        return not claimed
+    return urlsplit(claimed).netloc.lower() == (request.host or "").lower()
 
 
 def conversation_key(sender_id: str) -> str:
@@ -413,11 +434,31 @@ class InboxInput(InputChannel):
         return self._config if self._config is not None else handoff.load_config()
 
     # ------------------------------------------------------------------ auth
-    def _agent(self, request: Request) -> str | None:
+    async def _agent(self, request: Request) -> str | None:
+        """The agent a script's Bearer token or a browser's session cookie belongs to. A session is kept
+        in the shared state (any replica knows it) and ends at sign-out, after SESSION_TTL_SECONDS, or
+        when the agent's token is changed or removed from INBOX_AGENTS."""
         given = request.headers.get("authorization") or ""
         scheme, _, value = given.partition(" ")
-        token = value.strip() if scheme.lower() == "bearer" else request.cookies.get(COOKIE)
-        return agent_for(token, self.agents)
+        if scheme.lower() == "bearer":
+            return agent_for(value.strip(), self.agents)
+        session = request.cookies.get(COOKIE)
+        if not session:
+            return None
+        stored = await self.shared.for_app(request.app).get_json(SESSION_KEY.format(fingerprint(session)))
+        if not isinstance(stored, dict):
+            return None
+        current = {fingerprint(token): name for token, name in self.agents.items()}
+        name = current.get(str(stored.get("token")))
+        return name if name is not None and name == stored.get("agent") else None
+
+    async def _start_session(self, request: Request, token: str) -> str:
+        session = secrets.token_urlsafe(32)
+        record = {"agent": self.agents[token], "token": fingerprint(token)}
+        await self.shared.for_app(request.app).put_json(
+            SESSION_KEY.format(fingerprint(session)), record, SESSION_TTL_SECONDS
+        )
+        return session
 
     def _sign_in_page(self, error: str | None = None, status: int = 200) -> HTTPResponse:
         note = f'<p class="error">{_e(error)}</p>' if error else ""
@@ -633,10 +674,14 @@ class InboxInput(InputChannel):
             async def wrapped(request: Request, *args: Any, **kwargs: Any) -> HTTPResponse:
                 if not self.agents:
                     return page(t("title"), f"<p>{_e(t('disabled'))}</p>", 404)
-                agent = self._agent(request)
+                if request.method == "POST" and not request.headers.get("authorization") and not same_origin(request):
+                    return page(t("title"), f'<p class="error">{_e(t("other_origin"))}</p>', 403)
+                agent = await self._agent(request)
                 if agent is None:
-                    status = 403 if (request.cookies.get(COOKIE) or request.headers.get("authorization")) else 401
-                    return self._sign_in_page(t("bad_token") if status == 403 else None, status)
+                    if request.headers.get("authorization"):
+                        return self._sign_in_page(t("bad_token"), 403)
+                    # No session, or one that ended (signed out, expired, token changed): sign in again.
+                    return self._sign_in_page(t("session_ended") if request.cookies.get(COOKIE) else None, 401)
                 return await handler(request, agent, *args, **kwargs)
 
             wrapped.__name__ = handler.__name__
@@ -666,10 +711,13 @@ class InboxInput(InputChannel):
             if not self.agents:
                 return page(t("title"), f"<p>{_e(t('disabled'))}</p>", 404)
             token = _form_field(request, "token")
-            if agent_for(token, self.agents) is None:
+            if not same_origin(request):
+                return self._sign_in_page(t("other_origin"), 403)
+            if token is None or agent_for(token, self.agents) is None:
                 return self._sign_in_page(t("bad_token"), 403)
+            # The cookie holds a random session id, never the agent's token.
             redirect = response.redirect(f"{PREFIX}/", status=303)
-            redirect.cookies[COOKIE] = token or ""
+            redirect.cookies[COOKIE] = await self._start_session(request, token)
             redirect.cookies[COOKIE]["httponly"] = True
             redirect.cookies[COOKIE]["samesite"] = "Strict"
             redirect.cookies[COOKIE]["path"] = PREFIX
@@ -677,7 +725,10 @@ class InboxInput(InputChannel):
             return redirect
 
         @inbox.route("/logout", methods=["POST"])
-        async def logout(_: Request) -> HTTPResponse:
+        async def logout(request: Request) -> HTTPResponse:
+            session = request.cookies.get(COOKIE)
+            if session and same_origin(request):
+                await self.shared.for_app(request.app).delete(SESSION_KEY.format(fingerprint(session)))
             redirect = response.redirect(f"{PREFIX}/", status=303)
             redirect.cookies[COOKIE] = ""
             redirect.cookies[COOKIE]["max-age"] = 0

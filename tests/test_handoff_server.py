@@ -97,7 +97,10 @@ def test_a_rest_user_reaches_an_agent_and_comes_back_to_the_bot(stack):
     assert say(stack, sender, "有人吗") == []
 
     status, page = inbox(stack, "/")
-    assert status == 200 and conversation_key(sender) in page and "138****5678" in page
+    assert status == 200 and conversation_key(sender) in page and "有人吗" in page  # the last question
+    status, page = inbox(stack, f"/c/{conversation_key(sender)}")
+    assert status == 200 and "138****5678" in page and "13812345678" not in page
+    assert TEXTS["handoff_still_waiting"] in page  # the agent sees what the user was told
     assert inbox(stack, "/", token=None)[0] == 401
 
     status, page = inbox(stack, f"/c/{conversation_key(sender)}/reply", {"text": "您好，我是王芳，请问提示什么？"})

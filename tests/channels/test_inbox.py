@@ -156,8 +156,43 @@ def test_signing_in_sets_a_cookie_only_the_inbox_reads(h):
     assert signed_in.status == 303
     cookie = signed_in.headers["set-cookie"]
     assert "HttpOnly" in cookie and "SameSite=Strict" in cookie and "Path=/inbox" in cookie
-    _, page = h.app.test_client.get("/inbox/", cookies={inbox_module.COOKIE: WANG})
+    session = signed_in.cookies[inbox_module.COOKIE]
+    assert WANG not in cookie and len(session) >= 40  # a random session id, never the token itself
+    _, page = h.app.test_client.get("/inbox/", cookies={inbox_module.COOKIE: session})
     assert page.status == 200 and "王芳" in page.text
+    # The token itself, or a made-up session, is no session.
+    for wrong in (WANG, "x" * 43):
+        _, page = h.app.test_client.get("/inbox/", cookies={inbox_module.COOKIE: wrong})
+        assert page.status == 401 and TEXTS["inbox_session_ended"] in page.text
+
+    # A form posted from another site's page is refused, even with the cookie.
+    h.say("u9", "转人工")
+    _, forged = h.app.test_client.post(
+        conv("u9") + "/reply", content=urlencode({"text": "点这个链接"}).encode(),
+        headers={"Content-Type": "application/x-www-form-urlencoded", "Origin": "https://evil.example"},
+        cookies={inbox_module.COOKIE: session})
+    assert forged.status == 403 and TEXTS["inbox_other_origin"] in forged.text
+    assert "点这个链接" not in [e.get("text") for e in h.events("u9")]
+    # From the inbox's own page it goes through.
+    _, own = h.app.test_client.post(
+        conv("u9") + "/reply", content=urlencode({"text": "您好"}).encode(),
+        headers={"Content-Type": "application/x-www-form-urlencoded", "Host": "inbox.example:8443",
+                 "Origin": "https://inbox.example:8443"},
+        cookies={inbox_module.COOKIE: session})
+    assert own.status == 200 and h.events("u9")[-1]["text"] == "您好"
+
+    # Signing out ends the session on the server: the old cookie no longer works.
+    _, out = h.app.test_client.post("/inbox/logout", cookies={inbox_module.COOKIE: session}, allow_redirects=False)
+    assert out.status == 303
+    _, page = h.app.test_client.get("/inbox/", cookies={inbox_module.COOKIE: session})
+    assert page.status == 401
+
+
+def test_changing_an_agents_token_ends_that_agents_sessions(h):
+    session = h.post("/inbox/login", {"token": WANG}, token=None).cookies[inbox_module.COOKIE]
+    h.inbox.agents = {"wangfang-new-token-0123456789": "王芳", LI: "李强"}
+    _, page = h.app.test_client.get("/inbox/", cookies={inbox_module.COOKIE: session})
+    assert page.status == 401
 
 
 def test_agents_are_read_from_the_environment_and_weak_tokens_refused():

@@ -5,6 +5,8 @@ A *handoff* is a ``pause`` event (the action hands the conversation over, yibao/
 *waiting time* is from the pause to that first reply. It is *resolved by an agent* when an agent wrote
 and handed it back with 交还机器人 (``handoff_notice: resumed``), not by the agent-idle timeout.
 *Unanswered*: no agent wrote (the pickup timeout, or still waiting when the report was made).
+*Per agent*: the handoffs an agent wrote in, those the agent handed back (``by`` of the ``resumed``
+notice), and the median wait of those the agent answered first.
 """
 
 from __future__ import annotations
@@ -25,7 +27,9 @@ class Handoff:
     sender_id: str
     paused_at: float
     first_reply_at: float | None = None
+    first_agent: str | None = None
     agents: set[str] = field(default_factory=set)
+    handed_back_by: str | None = None
     ended_by: str | None = None  # "resumed", "no_pickup", "agent_idle", "resume" (by something else) or None
 
     @property
@@ -47,6 +51,14 @@ class HandoffDay:
     handoffs: int
     answered: int
     unanswered: int
+    resolved: int
+    median_wait_minutes: float | None
+
+
+@dataclass
+class AgentRow:
+    agent: str
+    answered: int
     resolved: int
     median_wait_minutes: float | None
 
@@ -76,6 +88,19 @@ class HandoffStats:
     def median_wait_minutes(self) -> float | None:
         return _median_minutes(self.handoffs)
 
+    @property
+    def per_agent(self) -> list[AgentRow]:
+        names = sorted({name for h in self.handoffs for name in h.agents})
+        return [
+            AgentRow(
+                name,
+                sum(1 for h in self.handoffs if name in h.agents),
+                sum(1 for h in self.handoffs if h.resolved_by_agent and h.handed_back_by == name),
+                _median_minutes(h for h in self.handoffs if h.first_agent == name),
+            )
+            for name in names
+        ]
+
 
 def _median_minutes(handoffs: Iterable[Handoff]) -> float | None:
     waits = [h.wait_seconds for h in handoffs if h.wait_seconds is not None]
@@ -104,8 +129,10 @@ def find_handoffs(events: Iterable[StoredEvent], lo: float, hi: float) -> list[H
                 handoff.agents.add(str(metadata[AGENT_KEY]))
                 if handoff.first_reply_at is None:
                     handoff.first_reply_at = event.timestamp
+                    handoff.first_agent = str(metadata[AGENT_KEY])
             if metadata.get(NOTICE_KEY) and metadata[NOTICE_KEY] != STILL_WAITING:
                 handoff.ended_by = str(metadata[NOTICE_KEY])
+                handoff.handed_back_by = str(metadata["by"]) if metadata.get("by") else None
         elif kind in ("resume", "restart", "session_started"):
             handoff.ended_by = handoff.ended_by or kind
             del current[sender]

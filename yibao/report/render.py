@@ -219,6 +219,25 @@ def render_html(report: Report) -> str:
         if rows
         else '<p class="muted">无数据 / no data</p>'
     )
+    rows = [
+        f"<tr><td>{e(a.agent)}</td>{num(a.answered, f'handoffs/agent/{a.agent}/answered')}"
+        f"{num(a.resolved, f'handoffs/agent/{a.agent}/resolved')}"
+        f"<td class=num>{e('–' if a.median_wait_minutes is None else a.median_wait_minutes)}</td></tr>"
+        for a in h.per_agent
+    ]
+    if rows:
+        out.append(
+            _table(
+                [
+                    "客服 / agent",
+                    "接待 / answered",
+                    "解决后交还 / resolved",
+                    "首次回复等待中位数（分钟）/ median wait (min)",
+                ],
+                rows,
+                (1, 2, 3),
+            )
+        )
     out.append("</section>")
 
     # Intents.
