@@ -369,8 +369,8 @@ def main() -> int:
     parser.add_argument("--port", type=int, default=8080, help="nginx port in front of Rasa (default 8080)")
     parser.add_argument("--actions-port", type=int, default=0, help="nginx port in front of the action servers")
     parser.add_argument("--model", type=Path, default=MODEL)
-    parser.add_argument("--credentials", type=Path, default=None,
-                        help="channels file (default: the REST channel only; e.g. credentials.yml)")
+    parser.add_argument("--credentials", type=Path, default=PROJECT / "credentials.yml",
+                        help="channels file (default: credentials.yml: REST, the web chat at /chat/, the inbox)")
     args = parser.parse_args()
     if not args.model.exists():
         print(f"no model at {args.model}: run `make train`", file=sys.stderr)
@@ -397,6 +397,7 @@ def main() -> int:
         print(f"    actions via nginx: http://127.0.0.1:{cluster.actions_port}/webhook "
               f"(replicas on {', '.join(map(str, cluster.action_ports))})")
         print(f"    try: curl -s {cluster.front_url} -d '{{\"sender\":\"demo\",\"message\":\"亲情账户多久生效\"}}'")
+        print(f"    web chat:        http://127.0.0.1:{cluster.rasa_port}/chat/ (Socket.IO sticky per client address)")
         print("    Ctrl-C stops everything", flush=True)
         while True:
             time.sleep(1)
