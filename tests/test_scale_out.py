@@ -279,8 +279,9 @@ class ChannelFakes:
         }
 
 
-@pytest.fixture(scope="module")
-def fakes():
+@contextlib.contextmanager
+def started_fakes():
+    """The fake WeChat API and Bot API, running for the replicas."""
     channel_fakes = ChannelFakes(FakeWeChatAPI().start(), FakeBotAPI(TG_TOKEN, TG_BOT).start())
     try:
         yield channel_fakes
@@ -289,42 +290,57 @@ def fakes():
         channel_fakes.telegram.stop()
 
 
-@pytest.fixture(scope="module")
-def scale(tmp_path_factory, fakes):
+@contextlib.contextmanager
+def scale_cluster(workdir: Path, channels: str, env: Dict[str, str], redis_db: int,
+                  replica_env: Optional[List[Dict[str, str]]] = None):
+    """Two Rasa replicas and two action servers behind nginx on a fresh PostgreSQL database and a fresh
+    Redis key prefix (both removed at the end); yields (cluster, database, key prefix)."""
     reason = unavailable_reason()
     if reason:
         pytest.skip(reason)
     import redis
 
-    workdir = tmp_path_factory.mktemp("scale")
     db = f"yibao_scale_{uuid.uuid4().hex[:10]}"
     prefix = f"yibaotest{uuid.uuid4().hex[:8]}"
     with pg_cursor("postgres") as cursor:
         cursor.execute(f"CREATE DATABASE {db}")
     model = workdir / "yibao.tar.gz"
     shutil.copyfile(MODEL, model)  # a retrain elsewhere cannot swap the model under the replicas
-    env = {"TRACKER_DB_NAME": db, "REDIS_LOCK_DB": str(REDIS_DB), "REDIS_KEY_PREFIX": prefix,
-           "TICKET_LOCK_LIFETIME": str(LOCK_LIFETIME), **fakes.env()}
     credentials = workdir / "credentials.yml"
-    credentials.write_text(CHANNELS, encoding="utf-8")
-    # Replica 1 runs two Sanic workers (Rasa allows it with the Redis lock store), replica 2 one.
+    credentials.write_text(channels, encoding="utf-8")
+    env = {"TRACKER_DB_NAME": db, "REDIS_LOCK_DB": str(redis_db), "REDIS_KEY_PREFIX": prefix, **env}
     cluster = Cluster(2, 2, workdir=workdir, env=env, model=model, credentials=credentials,
-                      replica_env=[{"SANIC_WORKERS": "2"}, {"SANIC_WORKERS": "1"}])
+                      replica_env=replica_env or [])
     try:
         try:
             cluster.start()
         except Exception as error:
             raise RuntimeError(f"{error}\n{dump_logs(workdir)}") from error
-        tracker_env = {name: os.environ.get(name, value) for name, value in SCALE_DEFAULTS.items()}
-        tracker_env.update({name: value for name, value in env.items() if name in SCALE_DEFAULTS})
-        yield cluster, db, tracker_env
+        yield cluster, db, prefix
     finally:
         cluster.stop()
         with pg_cursor("postgres") as cursor:
             cursor.execute(f"DROP DATABASE IF EXISTS {db} WITH (FORCE)")
-        client = redis.Redis(db=REDIS_DB, **REDIS)
+        client = redis.Redis(db=redis_db, **REDIS)
         for key in client.scan_iter(f"{prefix}:*"):
             client.delete(key)
+
+
+@pytest.fixture(scope="module")
+def fakes():
+    with started_fakes() as channel_fakes:
+        yield channel_fakes
+
+
+@pytest.fixture(scope="module")
+def scale(tmp_path_factory, fakes):
+    env = {"TICKET_LOCK_LIFETIME": str(LOCK_LIFETIME), **fakes.env()}
+    # Replica 1 runs two Sanic workers (Rasa allows it with the Redis lock store), replica 2 one.
+    with scale_cluster(tmp_path_factory.mktemp("scale"), CHANNELS, env, REDIS_DB,
+                       [{"SANIC_WORKERS": "2"}, {"SANIC_WORKERS": "1"}]) as (cluster, db, _):
+        tracker_env = {name: os.environ.get(name, value) for name, value in SCALE_DEFAULTS.items()}
+        tracker_env.update({name: value for name, value in cluster.env.items() if name in SCALE_DEFAULTS})
+        yield cluster, db, tracker_env
 
 
 def test_scale_profile_uses_the_default_store_class_and_lets_rasa_run_several_workers(monkeypatch):

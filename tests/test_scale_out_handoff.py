@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import json
 import random
-import shutil
 import time
 import urllib.error
 import urllib.request
@@ -27,9 +26,9 @@ import pytest
 
 from channels.inbox import OPEN_PAGE_KEY, conversation_key
 from deploy.cluster import MODEL, Cluster
-from fakes import FakeBotAPI, FakeWeChatAPI
-from test_scale_out import (REDIS, TG_SECRET, TG_TOKEN, TG_BOT, ChannelFakes, dump_logs, passive_text, pg_cursor,
-                            post_raw, replica_base, unavailable_reason, wechat)
+from test_scale_out import (REDIS, TG_SECRET, passive_text, pg_cursor, post_raw, replica_base, scale_cluster,
+                            wechat)
+from test_scale_out import fakes  # noqa: F401  (the fixture: the fake WeChat API and Bot API)
 from yibao.texts import load_texts
 
 pytestmark = pytest.mark.skipif(not MODEL.exists(), reason="needs the trained model: run `make train`")
@@ -54,53 +53,19 @@ channels.socketio.SocketIOInput:
 
 
 @pytest.fixture(scope="module")
-def fakes():
-    channel_fakes = ChannelFakes(FakeWeChatAPI().start(), FakeBotAPI(TG_TOKEN, TG_BOT).start())
-    try:
-        yield channel_fakes
-    finally:
-        channel_fakes.wechat.stop()
-        channel_fakes.telegram.stop()
-
-
-@pytest.fixture(scope="module")
 def desk(tmp_path_factory, fakes):
-    reason = unavailable_reason()
-    if reason:
-        pytest.skip(reason)
     import redis
 
     workdir = tmp_path_factory.mktemp("scale-handoff")
-    db = f"yibao_handoff_{uuid.uuid4().hex[:10]}"
-    prefix = f"yibaohandoff{uuid.uuid4().hex[:8]}"
-    with pg_cursor("postgres") as cursor:
-        cursor.execute(f"CREATE DATABASE {db}")
-    model = workdir / "yibao.tar.gz"
-    shutil.copyfile(MODEL, model)
     settings = workdir / "handoff.yml"
     settings.write_text(ALWAYS_OPEN, encoding="utf-8")
-    credentials = workdir / "credentials.yml"
-    credentials.write_text(CHANNELS, encoding="utf-8")
-    channel = f"yibao-test:{uuid.uuid4().hex}"
-    env = {"TRACKER_DB_NAME": db, "REDIS_LOCK_DB": str(REDIS_DB), "REDIS_KEY_PREFIX": prefix,
-           "HANDOFF_ENABLED": "1", "HANDOFF_FILE": str(settings), "INBOX_AGENTS": f"王芳:{WANG},李强:{LI}",
+    env = {"HANDOFF_ENABLED": "1", "HANDOFF_FILE": str(settings), "INBOX_AGENTS": f"王芳:{WANG},李强:{LI}",
            # What the scale profile sets by default (deploy/cluster.py), on this test's own pub/sub channel.
-           "SOCKETIO_REDIS_URL": f"redis://{REDIS['host']}:{REDIS['port']}/2", "SOCKETIO_REDIS_CHANNEL": channel,
+           "SOCKETIO_REDIS_URL": f"redis://{REDIS['host']}:{REDIS['port']}/2",
+           "SOCKETIO_REDIS_CHANNEL": f"yibao-test:{uuid.uuid4().hex}",
            **fakes.env(), "WECHAT_REPLY_DEADLINE": "30"}  # every WeChat bot answer passive: easy to read
-    cluster = Cluster(2, 2, workdir=workdir, env=env, model=model, credentials=credentials)
-    try:
-        try:
-            cluster.start()
-        except Exception as error:
-            raise RuntimeError(f"{error}\n{dump_logs(workdir)}") from error
+    with scale_cluster(workdir, CHANNELS, env, REDIS_DB) as (cluster, db, prefix):
         yield cluster, db, redis.Redis(db=REDIS_DB, **REDIS), prefix
-    finally:
-        cluster.stop()
-        with pg_cursor("postgres") as cursor:
-            cursor.execute(f"DROP DATABASE IF EXISTS {db} WITH (FORCE)")
-        client = redis.Redis(db=REDIS_DB, **REDIS)
-        for key in client.scan_iter(f"{prefix}*"):
-            client.delete(key)
 
 
 # ---------------------------------------------------------------------------------------- helpers
@@ -197,6 +162,8 @@ def test_a_web_chat_user_gets_replies_written_on_either_replica(desk):
         page = await Page(front(cluster), session).open()
         await page.say("转人工")
         assert "约4分钟" in await page.wait_for("约4分钟")
+        await page.say("有人吗")  # nobody has picked up yet: told the message arrived
+        await page.wait_for(TEXTS["handoff_still_waiting"])
 
         # Each replica's inbox lists it, whichever replica the page is on.
         for index in (0, 1):
