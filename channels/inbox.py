@@ -6,8 +6,9 @@ other channels); it never passes a message to the NLU.
 
 * **Who may use it.** ``INBOX_AGENTS="王芳:<token>,李强:<token>"`` in the environment of the Rasa
   server: one secret token per agent (at least 16 characters), compared in constant time. Unset: every
-  inbox route answers 404. A browser signs in once (the token goes into an HttpOnly, SameSite=Strict
-  cookie limited to /inbox); scripts send ``Authorization: Bearer <token>``.
+  inbox route answers 404. A browser signs in once and keeps a random session id (an HttpOnly,
+  SameSite=Strict cookie limited to /inbox; the session is in the shared state); form posts from another
+  origin are refused; scripts send ``Authorization: Bearer <token>``.
 * **What it shows.** The conversations whose last handoff event is ``pause`` (yibao.handoff), read from
   the tracker store every replica shares, with waiting time, channel, last question and the agent who
   has it; a conversation's history with personal numbers masked (yibao.privacy); a reply box and
@@ -16,10 +17,9 @@ other channels); it never passes a message to the NLU.
   (channels.state: Redis on the scale profile), so a second agent gets 409 until it is handed back.
 * **Stored, then delivered.** A reply is appended to the tracker as a ``BotUttered`` whose metadata
   names the agent (``handoff_agent``), under Rasa's own conversation lock, then sent on the user's own
-  channel: Socket.IO (an emit to the session's room on this replica), Telegram (sendMessage), WeChat
+  channel: Socket.IO (an emit to the session's room, on any replica with the Redis manager), Telegram (sendMessage), WeChat
   (the customer-service API), REST (POSTed to ``REST_CALLBACK_URL`` when set and answering, else kept in
-  the shared state and returned with the user's next message). A web chat session not connected to this
-  replica gets it when its page asks for the session again (``session_request``).
+  the shared state and returned with the user's next message); how, in channels/handoff_delivery.py.
 * **Timeouts.** Every ``INBOX_SWEEP_SECONDS`` (30) each replica looks for handoffs nobody picked up, or
   whose agent stopped answering (data/handoff.yml); the user gets the apology with 12393 and the local
   number, and ``ConversationResumed`` gives the conversation back to the bot. The conversation lock
@@ -34,9 +34,9 @@ import binascii
 import hashlib
 import hmac
 import html
-import secrets
 import logging
 import os
+import secrets
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime
@@ -49,7 +49,8 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
-from channels import common
+from channels import common, handoff_delivery
+from channels.handoff_delivery import LATER, SENT, TOO_LATE, append_while_waiting, deliver, event_dicts
 from channels.state import ChannelState, SharedState
 from rasa_ext.tracker_query import paused_senders
 from yibao import handoff
@@ -66,16 +67,9 @@ MAX_REPLY_CHARS = common.MAX_TEXT_CHARS
 # Conversations scanned per page load at most (newest handoffs first when the store can tell).
 MAX_CONVERSATIONS = 200
 CLAIM_KEY = "inbox:claim:{}"
-NOTICE_KEY = "inbox:still-waiting:{}"  # the still-waiting notice was sent (expires after the notice interval)
-PENDING_KEY = "inbox:pending:{}"  # agent messages the user has not received yet (REST, a closed web chat)
-OPEN_PAGE_KEY = "inbox:page:{}"  # a web chat session with a page open on some replica: that socket's id
 SESSION_KEY = "inbox:session:{}"  # a signed-in browser: sha256 of its cookie -> agent and token fingerprint
 CLAIM_TTL_SECONDS = 8 * 3600.0
 SESSION_TTL_SECONDS = 12 * 3600.0  # a working day; then the agent signs in again
-# A page stays open for hours; Socket.IO tells its server when it goes (close, or ~45 s without pings).
-OPEN_PAGE_TTL_SECONDS = 24 * 3600.0
-PENDING_TTL_SECONDS = 7 * 24 * 3600.0
-CALLBACK_TIMEOUT_SECONDS = 10.0
 
 PAGE_HEADERS = {
     "Content-Security-Policy": (
@@ -194,203 +188,15 @@ async def candidate_senders(store: Any) -> list[str]:
     return list(await store.keys())[:MAX_CONVERSATIONS]
 
 
-def _event_dicts(tracker: Any) -> list[dict[str, Any]]:
-    return [event.as_dict() for event in tracker.events]
-
-
 async def waiting_conversations(store: Any) -> list[tuple[str, handoff.Waiting]]:
     found = []
     for sender_id in await candidate_senders(store):
         tracker = await store.retrieve(sender_id)
-        waiting = handoff.waiting_from_events(_event_dicts(tracker)) if tracker else None
+        waiting = handoff.waiting_from_events(event_dicts(tracker)) if tracker else None
         if waiting is not None:
             found.append((sender_id, waiting))
     found.sort(key=lambda item: item[1].paused_at)
     return found
-
-
-# ---------------------------------------------------------------------------------- delivery
-def _input_channel(app: Any, name: str) -> Any:
-    for channel in getattr(app.ctx, "input_channels", None) or []:
-        if channel.name() == name:
-            return channel
-    return None
-
-
-async def _post_callback(url: str, sender_id: str, text: str) -> bool:
-    """POSTs ``[{"recipient_id", "text"}]`` (the shape of a REST answer) to the operator's callback URL;
-    False when it does not answer 2xx in time (the reply then waits for the user's next message)."""
-    import aiohttp
-
-    body = [{"recipient_id": sender_id, "text": text}]
-    try:
-        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=CALLBACK_TIMEOUT_SECONDS)) as session:
-            async with session.post(url, json=body) as answer:
-                if 200 <= answer.status < 300:
-                    return True
-                logger.error("inbox: the REST callback answered %s", answer.status)
-    except (TimeoutError, aiohttp.ClientError) as error:
-        logger.error("inbox: the REST callback failed (%s)", type(error).__name__)
-    return False
-
-
-async def _page_reachable(sio: Any, namespace: str | None, state: ChannelState, session_id: str) -> bool:
-    """Whether an emit to the session's room reaches an open page; an emit to an empty room would
-    vanish without a word. With the Redis manager (``SOCKETIO_REDIS_URL``) the page may be open on any
-    replica: the shared state says whether one is (``page_opened``/``page_closed``), and Redis carries
-    the emit there. Otherwise only this process's rooms count (python-socketio's manager keeps
-    ``rooms[namespace][room]``)."""
-    from socketio.async_pubsub_manager import AsyncPubSubManager
-
-    manager = getattr(sio, "manager", None)
-    if isinstance(manager, AsyncPubSubManager):
-        return await state.get(OPEN_PAGE_KEY.format(session_id)) is not None
-    rooms = getattr(manager, "rooms", None)
-    if not isinstance(rooms, dict):
-        return True  # another manager: let it route the emit
-    return bool(rooms.get(namespace or "/", {}).get(session_id))  # a session's room is its id
-
-
-async def page_opened(session_id: str, sid: str) -> None:
-    """The Socket.IO channel: a page asked for its session (``session_request``) on this replica."""
-    if ACTIVE:
-        await _SHARED.current().put(OPEN_PAGE_KEY.format(session_id), sid, OPEN_PAGE_TTL_SECONDS)
-
-
-async def page_closed(session_id: str, sid: str) -> None:
-    """The Socket.IO channel: that page's socket went away (closed, or its pings stopped). Only the
-    socket that last opened the session clears it, so a reload that reconnected first keeps it open."""
-    if ACTIVE:
-        await _SHARED.current().release(OPEN_PAGE_KEY.format(session_id), sid)
-
-
-# What became of a message for the user (the agent is told which). TOO_LATE: WeChat accepts
-# customer-service messages only within 48 hours of the user's last message.
-SENT, LATER, FAILED, TOO_LATE = "sent", "later", "failed", "too_late"
-WECHAT_WINDOW_SECONDS = 48 * 3600.0
-
-
-async def _keep_for_later(state: ChannelState, sender_id: str, text: str) -> str:
-    key = PENDING_KEY.format(sender_id)
-    pending = await state.get_json(key) or []
-    await state.put_json(key, [*pending, text], PENDING_TTL_SECONDS)
-    return LATER
-
-
-async def deliver(
-    app: Any,
-    state: ChannelState,
-    sender_id: str,
-    channel_name: str | None,
-    text: str,
-    user_wrote_at: float | None = None,
-    now: float | None = None,
-) -> str:
-    """Sends ``text`` to the user on the channel of their last message (written at ``user_wrote_at``):
-    SENT; LATER when it waits for the user's next message (REST without a callback) or next visit (a web
-    chat page that is closed); TOO_LATE when WeChat's 48 hours are over; FAILED when it could not go
-    out. It is stored in the tracker in every case."""
-    if channel_name == "wechat" and user_wrote_at is not None:
-        if (now if now is not None else time.time()) - user_wrote_at > WECHAT_WINDOW_SECONDS:
-            return TOO_LATE  # WeChat would refuse it (errcode 45015): say so instead of trying
-    try:
-        if channel_name == "rest":
-            rest = _input_channel(app, "rest")
-            callback = getattr(rest, "callback_url", None)
-            if callback and await _post_callback(callback, sender_id, text):
-                return SENT
-            return await _keep_for_later(state, sender_id, text)
-        channel = _input_channel(app, channel_name or "")
-        if channel is None:
-            return FAILED
-        if channel_name == "socketio":
-            from channels.socketio import SocketIOOutput
-
-            if channel.sio is None:
-                return FAILED
-            if not await _page_reachable(channel.sio, getattr(channel, "namespace", None), state, sender_id):
-                # The page is closed (or on another replica): sent when the session asks for itself again.
-                return await _keep_for_later(state, sender_id, text)
-            await SocketIOOutput(channel.sio, channel.bot_message_evt).send_text_message(sender_id, text)
-            return SENT
-        if channel_name == "telegram":
-            await channel.get_output_channel().send_text_message(sender_id, text)
-            return SENT
-        if channel_name == "wechat":
-            await channel.send_customer_service_text(sender_id, text)
-            return SENT
-    except Exception as error:  # the reply is stored; the agent is told it did not go out
-        logger.error("inbox: delivery on %s failed (%s)", channel_name, type(error).__name__)
-    return FAILED
-
-
-async def take_pending(state: ChannelState, sender_id: str) -> list[str]:
-    """The agent's messages not yet received by this user, oldest first (removed as they are taken)."""
-    key = PENDING_KEY.format(sender_id)
-    pending = await state.get_json(key)
-    if not pending:
-        return []
-    await state.delete(key)
-    return [str(text) for text in pending]
-
-
-async def take_rest_replies(app: Any, sender_id: str) -> list[str]:
-    """The agent's messages waiting for a REST user (returned with that user's next message)."""
-    if not ACTIVE:
-        return []  # no inbox on this server: no lookup per message
-    return await take_pending(_SHARED.for_app(app), sender_id)
-
-
-async def take_pending_here(sender_id: str) -> list[str]:
-    """For the Socket.IO channel, which has no request to find the app by: the state this process found."""
-    if not ACTIVE:
-        return []
-    return await take_pending(_SHARED.current(), sender_id)
-
-
-async def with_agent(app: Any, sender_id: str) -> bool:
-    """Whether the conversation is handed to a person (the bot is paused for it)."""
-    agent = getattr(app.ctx, "agent", None)
-    store = getattr(agent, "tracker_store", None)
-    if store is None:
-        return False
-    tracker = await store.retrieve(sender_id)
-    return bool(tracker and tracker.is_paused())
-
-
-async def acknowledge_if_waiting(message: UserMessage) -> None:
-    """Called by every channel after Rasa has handled a user message. A conversation with the agents
-    gets no bot answer (Rasa is paused); when nobody has picked up yet, the user is told the message
-    arrived (``handoff_still_waiting``), at most once per ``still_waiting_notice_minutes``, on the
-    message's own output channel, and the notice is stored so the agent sees what the user was told."""
-    inbox = _RUNNING
-    if not ACTIVE or inbox is None or inbox.app is None or message.output_channel is None:
-        return
-    try:
-        store = inbox.app.ctx.agent.tracker_store
-        tracker = await store.retrieve(message.sender_id)
-        if tracker is None or not tracker.is_paused():
-            return
-        waiting = handoff.waiting_from_events(_event_dicts(tracker))
-        if waiting is None or not handoff.wrote_while_nobody_answers(waiting):
-            return
-        ttl = inbox.config.still_waiting_notice_minutes * 60.0
-        if ttl <= 0 or not await inbox.shared.current().claim(NOTICE_KEY.format(message.sender_id), "1", ttl):
-            return
-        text = common.load_texts()["handoff_still_waiting"]
-        notice = BotUttered(text, metadata={handoff.NOTICE_KEY: handoff.STILL_WAITING}, timestamp=inbox.clock())
-        if await inbox._append(inbox.app, message.sender_id, notice):
-            await message.output_channel.send_text_message(message.sender_id, text)
-    except Exception:  # a notice must never cost the user's message
-        logger.exception("inbox: the still-waiting notice failed")
-
-
-# The state handle the inbox and the REST channel share in one process (Redis when the lock store is).
-_SHARED = SharedState()
-# True once the inbox is registered on this server (the REST channel asks only then).
-ACTIVE = False
-# The inbox registered on this server (the channels' still-waiting notice reads the tracker through it).
-_RUNNING: InboxInput | None = None
 
 
 # ---------------------------------------------------------------------------------- the channel
@@ -414,7 +220,7 @@ class InboxInput(InputChannel):
         sweep_seconds: float | None = None,
     ) -> None:
         self.agents = dict(agents)
-        self.shared = SharedState(state) if state is not None else _SHARED
+        self.shared = SharedState(state) if state is not None else handoff_delivery.shared()
         self._config = config
         self.clock = clock
         self.sweep_seconds = (
@@ -514,7 +320,7 @@ class InboxInput(InputChannel):
         status: int = 200,
     ) -> HTTPResponse:
         tracker = await request.app.ctx.agent.tracker_store.retrieve(sender_id)
-        events = _event_dicts(tracker) if tracker else []
+        events = event_dicts(tracker) if tracker else []
         waiting = handoff.waiting_from_events(events)
         back = f'<p><a href="{PREFIX}/">{_e(t("back"))}</a></p>'
         if waiting is None:
@@ -559,18 +365,6 @@ class InboxInput(InputChannel):
         await state.put(key, agent, CLAIM_TTL_SECONDS)
         return None
 
-    async def _append(self, app: Any, sender_id: str, *events: Any) -> bool:
-        """Appends ``events`` under Rasa's conversation lock, only while the conversation still waits."""
-        agent = app.ctx.agent
-        async with agent.lock_store.lock(sender_id):
-            tracker = await agent.tracker_store.retrieve(sender_id)
-            if tracker is None or handoff.waiting_from_events(_event_dicts(tracker)) is None:
-                return False
-            for event in events:
-                tracker.update(event)
-            await agent.tracker_store.save(tracker)
-            return True
-
     async def reply(self, request: Request, agent: str, sender_id: str, raw: str | None) -> HTTPResponse:
         text = common.strip_control(raw or "").strip()
         if not text:
@@ -584,8 +378,8 @@ class InboxInput(InputChannel):
         if holder is not None:
             return await self._conversation_page(request, agent, sender_id, error=t("taken", agent=holder), status=409)
         tracker = await request.app.ctx.agent.tracker_store.retrieve(sender_id)
-        waiting = handoff.waiting_from_events(_event_dicts(tracker)) if tracker else None
-        stored = await self._append(
+        waiting = handoff.waiting_from_events(event_dicts(tracker)) if tracker else None
+        stored = await append_while_waiting(
             request.app, sender_id, BotUttered(text, metadata={handoff.AGENT_KEY: agent}, timestamp=self.clock())
         )
         if not stored:
@@ -602,14 +396,14 @@ class InboxInput(InputChannel):
     async def hand_back(self, app: Any, sender_id: str, text: str, notice: str, by: str | None = None) -> bool:
         """The bot answers again: ``text`` stored and sent to the user, then ``ConversationResumed``."""
         tracker = await app.ctx.agent.tracker_store.retrieve(sender_id)
-        waiting = handoff.waiting_from_events(_event_dicts(tracker)) if tracker else None
+        waiting = handoff.waiting_from_events(event_dicts(tracker)) if tracker else None
         metadata: dict[str, Any] = {handoff.NOTICE_KEY: notice}
         if by:
             metadata["by"] = by
         now = self.clock()
         # The paused turn ended without ``action_listen`` (the pause stopped Rasa's loop); without one the
         # rules match nothing on the next message and the bot answers with its fallback.
-        if not await self._append(
+        if not await append_while_waiting(
             app,
             sender_id,
             BotUttered(text, metadata=metadata, timestamp=now),
@@ -647,10 +441,7 @@ class InboxInput(InputChannel):
 
     # ------------------------------------------------------------------ routes
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
-        global _SHARED, ACTIVE, _RUNNING
-        _SHARED = self.shared  # the REST channel finds the agents' replies where the inbox put them
-        ACTIVE = bool(self.agents)
-        _RUNNING = self
+        handoff_delivery.register(self)  # the channels find the agents' replies and this inbox's state
         inbox = Blueprint("yibao_inbox", __name__)
 
         @inbox.listener("after_server_start")

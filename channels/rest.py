@@ -55,7 +55,7 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse, ResponseStream
 
-from channels import common, inbox
+from channels import common, handoff_delivery
 from channels.settings import setting
 from yibao.privacy import mask_value
 
@@ -175,7 +175,7 @@ class RestInput(RasaRestInput):
         try:
             message = UserMessage(text, collector, sender_id, input_channel=CHANNEL_NAME, metadata=metadata)
             await on_new_message(message)
-            await inbox.acknowledge_if_waiting(message)
+            await handoff_delivery.acknowledge_if_waiting(message)
         except CancelledError:
             logger.error("REST channel: the answer for a message timed out")
             failed = True
@@ -198,7 +198,7 @@ class RestInput(RasaRestInput):
         if app is None:
             return False
         try:
-            return await inbox.with_agent(app, sender_id)
+            return await handoff_delivery.with_agent(app, sender_id)
         except Exception:
             logger.exception("REST channel: could not tell whether the conversation is with an agent")
             return False
@@ -237,7 +237,7 @@ class RestInput(RasaRestInput):
             messages = await self._answer(on_new_message, text, sender_id, metadata, app=request.app)
             # What an agent wrote since the user's last message (channels/inbox.py) comes first.
             agent_replies = [{"recipient_id": sender_id, "text": reply}
-                             for reply in await inbox.take_rest_replies(request.app, sender_id)]
+                             for reply in await handoff_delivery.take_rest_replies(request.app, sender_id)]
             return response.json([*agent_replies, *messages], ensure_ascii=False)
 
         return rest

@@ -48,7 +48,7 @@ from rasa.core.channels.channel import UserMessage
 from rasa.core.channels.socketio import SocketIOInput as RasaSocketIOInput
 from rasa.core.channels.socketio import SocketIOOutput as RasaSocketIOOutput
 
-from channels import common, inbox
+from channels import common, handoff_delivery
 from yibao.privacy import mask_value
 
 logger = logging.getLogger(__name__)
@@ -287,7 +287,7 @@ class SocketIOInput(RasaSocketIOInput):
                 # The socket is still in its rooms here (python-socketio leaves them after this handler).
                 for room in sio.rooms(sid, namespace=namespace):
                     if room != sid:
-                        await inbox.page_closed(room, sid)
+                        await handoff_delivery.page_closed(room, sid)
 
         @sio.on("session_request", namespace=namespace)
         async def session_request(sid: Text, data: Optional[Dict] = None) -> None:
@@ -300,9 +300,9 @@ class SocketIOInput(RasaSocketIOInput):
             logger.debug(f"User {sid} joined session {session_id}.")
             if self.session_persistence:
                 # An agent's replies written while this session's page was closed (channels/inbox.py).
-                await inbox.page_opened(session_id, sid)
+                await handoff_delivery.page_opened(session_id, sid)
                 output = SocketIOOutput(sio, self.bot_message_evt)
-                for text in await inbox.take_pending_here(session_id):
+                for text in await handoff_delivery.take_pending_here(session_id):
                     await output.send_text_message(session_id, text)
 
         @sio.on(self.user_message_evt, namespace=namespace)
@@ -342,6 +342,6 @@ class SocketIOInput(RasaSocketIOInput):
             metadata = mask_value(metadata)
             message = UserMessage(text, output_channel, sender_id, input_channel=self.name(), metadata=metadata)
             await on_new_message(message)
-            await inbox.acknowledge_if_waiting(message)
+            await handoff_delivery.acknowledge_if_waiting(message)
 
         return socketio_webhook

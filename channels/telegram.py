@@ -44,7 +44,7 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
-from channels import common, inbox
+from channels import common, handoff_delivery
 from channels.settings import setting
 from channels.state import ChannelState, MemoryState, SharedState
 from rasa.core.channels.channel import UserMessage
@@ -504,7 +504,7 @@ class TelegramInput(RasaTelegramInput):
         )
         try:
             await on_new_message(user_message)
-            await inbox.acknowledge_if_waiting(user_message)
+            await handoff_delivery.acknowledge_if_waiting(user_message)
         except Exception:  # answer 200 anyway: Telegram would re-deliver the update forever
             logger.exception("Telegram: Rasa failed to handle a message from chat %s", chat_id)
             await self._send_safely(chat_id, common.apology())

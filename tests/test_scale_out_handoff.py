@@ -24,7 +24,8 @@ from urllib.parse import urlencode
 
 import pytest
 
-from channels.inbox import OPEN_PAGE_KEY, conversation_key
+from channels.handoff_delivery import OPEN_PAGE_KEY
+from channels.inbox import conversation_key
 from deploy.cluster import MODEL, Cluster
 from test_scale_out import (REDIS, TG_SECRET, passive_text, pg_cursor, post_raw, replica_base, scale_cluster,
                             wechat)

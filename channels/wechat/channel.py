@@ -53,7 +53,7 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
-from channels import common, inbox
+from channels import common, handoff_delivery
 from channels.settings import setting
 from channels.state import ChannelState, SharedState
 from channels.wechat import choices
@@ -395,7 +395,7 @@ class WeChatInput(InputChannel):
                 text, output, openid, input_channel=CHANNEL_NAME, message_id=message_id, metadata=metadata
             )
             await on_new_message(message)
-            await inbox.acknowledge_if_waiting(message)
+            await handoff_delivery.acknowledge_if_waiting(message)
             reply, options = choices.render_messages(output.messages, common.text("choice_hint"))
             if options:
                 await state.put_json(CHOICES_KEY.format(openid), options, CHOICES_TTL_SECONDS)

@@ -20,6 +20,7 @@ from rasa.shared.core.domain import Domain
 from rasa.shared.core.events import BotUttered, ConversationPaused, UserUttered
 from sanic import Sanic
 
+from channels import handoff_delivery
 from channels import inbox as inbox_module
 from channels.inbox import InboxInput, agents_from_env, conversation_key
 from channels.rest import RestInput
@@ -395,7 +396,7 @@ def test_a_web_chat_user_whose_page_is_closed_gets_the_reply_when_the_page_comes
     asyncio.run(come_back())
     events = [json.loads(packet[1:]) for packet in packets if packet.startswith("2")]
     assert events == [["session_confirm", "sess-gone"], ["bot_uttered", {"text": "您好，我是王芳"}]]
-    assert asyncio.run(inbox_module.take_pending_here("sess-gone")) == []  # once
+    assert asyncio.run(handoff_delivery.take_pending_here("sess-gone")) == []  # once
 
 
 def test_a_reply_that_cannot_be_delivered_is_stored_and_the_agent_told(h):

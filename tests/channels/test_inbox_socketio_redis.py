@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from socketio import AsyncRedisManager, AsyncServer
 
-from channels import inbox
+from channels import handoff_delivery as delivery
 from channels.socketio import client_manager
 from channels.state import MemoryState
 
@@ -58,11 +58,11 @@ def test_a_reply_from_the_inbox_on_one_replica_reaches_a_session_on_another():
         # The shared state (Redis on the scale profile) says whether a page of the session is open anywhere:
         # none yet, so the reply is kept for the page's next visit instead of an emit nobody receives.
         state = MemoryState()
-        assert await inbox.deliver(app, state, "sess-on-replica-1", "socketio", "先保存") == inbox.LATER
-        await state.put(inbox.OPEN_PAGE_KEY.format("sess-on-replica-1"), sid, 60)  # what page_opened writes
-        outcome = await inbox.deliver(app, state, "sess-on-replica-1", "socketio", "您好，我是王芳")
-        assert outcome == inbox.SENT
-        assert await inbox.take_pending(state, "sess-on-replica-1") == ["先保存"]
+        assert await delivery.deliver(app, state, "sess-on-replica-1", "socketio", "先保存") == delivery.LATER
+        await state.put(delivery.OPEN_PAGE_KEY.format("sess-on-replica-1"), sid, 60)  # what page_opened writes
+        outcome = await delivery.deliver(app, state, "sess-on-replica-1", "socketio", "您好，我是王芳")
+        assert outcome == delivery.SENT
+        assert await delivery.take_pending(state, "sess-on-replica-1") == ["先保存"]
         for _ in range(100):
             if received:
                 break
