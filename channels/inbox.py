@@ -17,9 +17,10 @@ other channels); it never passes a message to the NLU.
   (channels.state: Redis on the scale profile), so a second agent gets 409 until it is handed back.
 * **Stored, then delivered.** A reply is appended to the tracker as a ``BotUttered`` whose metadata
   names the agent (``handoff_agent``), under Rasa's own conversation lock, then sent on the user's own
-  channel: Socket.IO (an emit to the session's room, on any replica with the Redis manager), Telegram (sendMessage), WeChat
-  (the customer-service API), REST (POSTed to ``REST_CALLBACK_URL`` when set and answering, else kept in
-  the shared state and returned with the user's next message); how, in channels/handoff_delivery.py.
+  channel: Socket.IO (an emit to the session's room, on any replica with the Redis manager), Telegram
+  (sendMessage), WeChat (the customer-service API), REST (POSTed to ``REST_CALLBACK_URL`` when set and
+  answering, else kept in the shared state and returned with the user's next message); how, in
+  channels/handoff_delivery.py.
 * **Timeouts.** Every ``INBOX_SWEEP_SECONDS`` (30) each replica looks for handoffs nobody picked up, or
   whose agent stopped answering (data/handoff.yml); the user gets the apology with 12393 and the local
   number, and ``ConversationResumed`` gives the conversation back to the bot. The conversation lock
