@@ -12,7 +12,7 @@ other channels); it never passes a message to the NLU.
 * **What it shows.** The conversations whose last handoff event is ``pause`` (yibao.handoff), read from
   the tracker store every replica shares, with waiting time, channel, last question and the agent who
   has it; a conversation's history with personal numbers masked (yibao.privacy); a reply box and
-  交还机器人. Everything is escaped; the pages run no script.
+  交还机器人. Everything is escaped; the only script (web/inbox.js, same origin) refreshes the history.
 * **One agent at a time.** The first reply claims the conversation in the shared channel state
   (channels.state: Redis on the scale profile), so a second agent gets 409 until it is handed back.
 * **Stored, then delivered.** A reply is appended to the tracker as a ``BotUttered`` whose metadata
@@ -41,6 +41,7 @@ import secrets
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -72,9 +73,12 @@ SESSION_KEY = "inbox:session:{}"  # a signed-in browser: sha256 of its cookie ->
 CLAIM_TTL_SECONDS = 8 * 3600.0
 SESSION_TTL_SECONDS = 12 * 3600.0  # a working day; then the agent signs in again
 
+# Keeps an open conversation's history current (the pages work without it).
+INBOX_SCRIPT = Path(__file__).resolve().parent.parent / "web" / "inbox.js"
 PAGE_HEADERS = {
     "Content-Security-Policy": (
-        "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+        "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'unsafe-inline'; form-action 'self'; "
+        "frame-ancestors 'none'; base-uri 'none'"
     ),
     "X-Content-Type-Options": "nosniff",
     # Not no-referrer: under it a browser sends "Origin: null" with the page's own forms, which the
@@ -330,6 +334,25 @@ class InboxInput(InputChannel):
             return page(
                 t("title"), f'{self._header(agent)}{back}<p class="error">{_e(message)}</p>', 409 if tracker else 404
             )
+        key = _e(conversation_key(sender_id))
+        notes = (f'<p class="note">{_e(note)}</p>' if note else "") + (
+            f'<p class="error">{_e(error)}</p>' if error else ""
+        )
+        body = (
+            f"{self._header(agent)}{back}<p>{_e(t('col_channel'))}：{_e(waiting.channel or '?')}</p>"
+            f'<div id="history" data-src="{PREFIX}/c/{key}/history" data-ended="{_e(t("not_waiting"))}" '
+            f'data-signed-out="{_e(t("session_ended"))}">'
+            f"{self._history_html(waiting)}</div>{notes}"
+            f'<form method="post" action="{PREFIX}/c/{key}/reply"><textarea name="text" maxlength="{MAX_REPLY_CHARS}">'
+            f'</textarea><button type="submit">{_e(t("reply"))}</button></form>'
+            f'<form method="post" action="{PREFIX}/c/{key}/resume"><button type="submit">{_e(t("hand_back"))}'
+            "</button></form>"
+            f'<script src="{PREFIX}/static/inbox.js" defer></script>'
+        )
+        return page(t("title"), body, status)
+
+    def _history_html(self, waiting: handoff.Waiting) -> str:
+        """The messages of the conversation, every text escaped and its personal numbers masked."""
         lines = []
         zone = self.config.zone
         for entry in waiting.history:
@@ -340,19 +363,16 @@ class InboxInput(InputChannel):
                 f"<small>{_e(datetime.fromtimestamp(entry['timestamp'], zone).strftime('%m-%d %H:%M'))}</small>\n"
                 f"{_e(mask_personal_numbers(str(entry['text'])))}</div>"
             )
-        key = _e(conversation_key(sender_id))
-        notes = (f'<p class="note">{_e(note)}</p>' if note else "") + (
-            f'<p class="error">{_e(error)}</p>' if error else ""
-        )
-        body = (
-            f"{self._header(agent)}{back}<p>{_e(t('col_channel'))}：{_e(waiting.channel or '?')}</p>"
-            f'<div id="history">{"".join(lines)}</div>{notes}'
-            f'<form method="post" action="{PREFIX}/c/{key}/reply"><textarea name="text" maxlength="{MAX_REPLY_CHARS}">'
-            f'</textarea><button type="submit">{_e(t("reply"))}</button></form>'
-            f'<form method="post" action="{PREFIX}/c/{key}/resume"><button type="submit">{_e(t("hand_back"))}'
-            "</button></form>"
-        )
-        return page(t("title"), body, status)
+        return "".join(lines)
+
+    async def _history_fragment(self, request: Request, sender_id: str) -> HTTPResponse:
+        """GET /c/<key>/history: the history alone, for the page's script (409 once no longer waiting)."""
+        tracker = await request.app.ctx.agent.tracker_store.retrieve(sender_id)
+        waiting = handoff.waiting_from_events(event_dicts(tracker)) if tracker else None
+        if waiting is None:
+            return response.text(t("not_waiting") if tracker else t("not_found"), 409 if tracker else 404,
+                                 headers=PAGE_HEADERS)
+        return response.html(self._history_html(waiting), headers=PAGE_HEADERS)
 
     # ------------------------------------------------------------------ actions
     async def _claim(self, state: ChannelState, sender_id: str, agent: str) -> str | None:
@@ -532,6 +552,20 @@ class InboxInput(InputChannel):
         @conversation_route
         async def conversation(request: Request, agent: str, sender_id: str) -> HTTPResponse:
             return await self._conversation_page(request, agent, sender_id)
+
+        @inbox.route("/c/<key>/history", methods=["GET"])
+        @guarded
+        @conversation_route
+        async def history(request: Request, agent: str, sender_id: str) -> HTTPResponse:
+            return await self._history_fragment(request, sender_id)
+
+        @inbox.route("/static/inbox.js", methods=["GET"])
+        async def script(_: Request) -> HTTPResponse:
+            return await response.file(
+                str(INBOX_SCRIPT),
+                mime_type="application/javascript; charset=utf-8",
+                headers={"Cache-Control": "no-cache", "X-Content-Type-Options": "nosniff"},
+            )
 
         @inbox.route("/c/<key>/reply", methods=["POST"])
         @guarded

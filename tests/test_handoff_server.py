@@ -148,6 +148,11 @@ def test_an_agent_answers_a_web_chat_user_from_the_inbox_in_chromium(stack):
             assert "13912345678" not in agent.content()
 
             agent.fill("textarea[name=text]", "您好，我是王芳。<b>请问</b>绑定时提示什么？")
+            # The user writes while the agent types: the history shows it without a reload, and the
+            # reply being typed is kept.
+            phone.say("我再补充一句：提示未参保", "已转给人工客服")
+            agent.locator("#history", has_text="我再补充一句").wait_for(timeout=30_000)
+            assert agent.input_value("textarea[name=text]") == "您好，我是王芳。<b>请问</b>绑定时提示什么？"
             agent.click("text=" + TEXTS["inbox_reply"])
             agent.locator(".note", has_text=TEXTS["inbox_sent"]).wait_for()
             phone.wait_for_response("我是王芳")

@@ -271,7 +271,27 @@ def test_html_is_shown_as_text_everywhere(h):
     for page in (h.get("/inbox/"), h.get(conv("u4"))):
         assert "<img src=x" not in page.text and "<script>alert" not in page.text
     assert "&lt;script&gt;" in h.get(conv("u4")).text
-    assert "script-src" not in h.get(conv("u4")).headers["content-security-policy"]  # no script may run
+    # Only the inbox's own script file may run: no inline script, nothing from elsewhere.
+    policy = h.get(conv("u4")).headers["content-security-policy"]
+    assert "script-src 'self';" in policy and "unsafe-inline" not in policy.split("script-src")[1].split(";")[0]
+    # The history the page's script swaps in is escaped by the server too.
+    fragment = h.get(conv("u4") + "/history")
+    assert fragment.status == 200 and "&lt;script&gt;" in fragment.text and "<script>alert" not in fragment.text
+    assert "<img src=x" not in fragment.text
+
+
+def test_the_history_refresh_serves_new_messages_and_stops_when_handed_back(h):
+    h.say("u10", "转人工")
+    assert "我补充一句" not in h.get(conv("u10") + "/history").text
+    h.say("u10", "我补充一句，手机号13812345678")
+    fresh = h.get(conv("u10") + "/history")
+    assert fresh.status == 200 and "我补充一句" in fresh.text and "138****5678" in fresh.text
+    assert h.get(conv("u10") + "/history", token=None).status == 401
+    script = h.app.test_client.get("/inbox/static/inbox.js")[1]
+    assert script.status == 200 and "javascript" in script.headers["content-type"] and "data-src" in script.text
+    h.post(conv("u10") + "/resume", {})
+    ended = h.get(conv("u10") + "/history")
+    assert ended.status == 409 and TEXTS["inbox_not_waiting"] in ended.text
 
 
 def test_a_conversation_not_waiting_cannot_be_answered(h):
