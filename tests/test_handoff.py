@@ -100,6 +100,7 @@ def bot(text, stamp, agent=None):
 
 
 HANDED_OVER = [
+    user("/greet", 90.0, "socketio"),  # the web chat widget's opening payload: not shown to the agent
     user("亲情账户绑不上 我手机号13812345678", 100.0, "socketio"),
     bot("可能的原因……", 101.0),
     user("转人工", 200.0, "socketio"),
@@ -114,6 +115,7 @@ def test_a_paused_conversation_is_waiting_with_its_question_and_channel():
     assert (waiting.paused_at, waiting.channel, waiting.agent) == (201.0, "socketio", None)
     assert waiting.last_question == "转人工"
     assert [entry["who"] for entry in waiting.history] == ["user", "bot", "user", "bot"]
+    assert "/greet" not in [entry["text"] for entry in waiting.history]
 
 
 def test_a_resumed_or_never_paused_conversation_is_not_waiting():

@@ -270,6 +270,10 @@ def _is_agent_message(event: Mapping[str, Any]) -> bool:
     return event.get("event") == "bot" and isinstance(metadata, Mapping) and bool(metadata.get(AGENT_KEY))
 
 
+def _is_payload(event: Mapping[str, Any]) -> bool:
+    return str(event.get("text") or "").startswith("/")
+
+
 def waiting_from_events(events: Iterable[Mapping[str, Any]]) -> Waiting | None:
     """The handoff state of a conversation from its stored events (Rasa's event dicts), or None when
     the conversation is not paused. A pause without the handoff's own message before it counts too:
@@ -301,7 +305,9 @@ def waiting_from_events(events: Iterable[Mapping[str, Any]]) -> Waiting | None:
             waiting.agent_first_at = waiting.agent_first_at or stamp
             waiting.agent_last_at = stamp
             waiting.unanswered_since = None
-        if kind in ("user", "bot") and event.get("text"):
+        # A user "message" starting with "/" is a button's or the widget's payload (/greet), not words
+        # the agent should read.
+        if kind in ("user", "bot") and event.get("text") and not (kind == "user" and _is_payload(event)):
             entry: dict[str, Any] = {
                 "who": "user" if kind == "user" else "bot",
                 "text": event.get("text"),
