@@ -99,15 +99,16 @@ class Harness:
         assert resp.status == 200
         return [m["text"] for m in resp.json]
 
-    async def _socket_user(self, sender: str, text: str) -> None:
+    async def _hand_over(self, sender: str, channel: str, text: str) -> None:
         tracker = await self.store.get_or_create_tracker(sender)
-        tracker.update(UserUttered(text, input_channel="socketio", timestamp=self.clock()))
+        tracker.update(UserUttered(text, input_channel=channel, timestamp=self.clock()))
         tracker.update(BotUttered(handoff.waiting_text(CONFIG, TEXTS), timestamp=self.clock()))
         tracker.update(ConversationPaused(timestamp=self.clock()))
         await self.store.save(tracker)
 
-    def socket_user_hands_over(self, sender: str, text: str = "转人工") -> None:
-        asyncio.run(self._socket_user(sender, text))
+    def hands_over(self, sender: str, channel: str = "socketio", text: str = "转人工") -> None:
+        """A user of ``channel`` (not the REST channel the harness serves) is handed to the agents."""
+        asyncio.run(self._hand_over(sender, channel, text))
 
     def get(self, path: str, token: str | None = WANG):
         headers = {"Authorization": f"Bearer {token}"} if token else {}
@@ -304,7 +305,7 @@ def test_a_conversation_not_waiting_cannot_be_answered(h):
 
 # ---------------------------------------------------------------------------------- other channels
 def test_a_web_chat_user_gets_the_reply_in_their_session_room(h):
-    h.socket_user_hands_over("sess-abc")
+    h.hands_over("sess-abc")
     h.sio.connect("sess-abc")
     assert ">socketio<" in h.get("/inbox/").text
     assert h.post(conv("sess-abc") + "/reply", {"text": "您好，我是王芳"}).status == 200
@@ -319,13 +320,7 @@ def test_a_telegram_user_gets_the_reply_by_send_message(h):
         telegram = SimpleNamespace(name=lambda: "telegram", get_output_channel=lambda: output)
         h.app.ctx.input_channels.append(telegram)
 
-        async def hand_over() -> None:
-            tracker = await h.store.get_or_create_tracker("987654321")
-            tracker.update(UserUttered("转人工", input_channel="telegram", timestamp=START))
-            tracker.update(ConversationPaused(timestamp=START))
-            await h.store.save(tracker)
-
-        asyncio.run(hand_over())
+        h.hands_over("987654321", "telegram")
         assert h.post(conv("987654321") + "/reply", {"text": "您好，我是王芳"}).status == 200
         sent = [fields for method, fields in api.calls if method == "sendMessage"]
         assert [(f["chat_id"], f["text"]) for f in sent] == [("987654321", "您好，我是王芳")]
@@ -340,13 +335,7 @@ def test_a_wechat_user_gets_the_reply_through_the_customer_service_api(h):
                              api_base=api.base)
         h.app.ctx.input_channels.append(wechat)
 
-        async def hand_over() -> None:
-            tracker = await h.store.get_or_create_tracker("oOPENID_user_1")
-            tracker.update(UserUttered("转人工", input_channel="wechat", timestamp=START))
-            tracker.update(ConversationPaused(timestamp=START))
-            await h.store.save(tracker)
-
-        asyncio.run(hand_over())
+        h.hands_over("oOPENID_user_1", "wechat")
         sent = h.post(conv("oOPENID_user_1") + "/reply", {"text": "您好，我是王芳"})
         assert sent.status == 200 and TEXTS["inbox_sent"] in sent.text
         assert api.texts_to("oOPENID_user_1") == ["您好，我是王芳"]
@@ -395,7 +384,7 @@ def test_a_rest_reply_is_posted_to_the_callback_url_or_waits_when_it_fails(h, st
 def test_a_web_chat_user_whose_page_is_closed_gets_the_reply_when_the_page_comes_back(h):
     from channels.socketio import SocketIOInput
 
-    h.socket_user_hands_over("sess-gone")
+    h.hands_over("sess-gone")
     sent = h.post(conv("sess-gone") + "/reply", {"text": "您好，我是王芳"})
     assert sent.status == 200 and TEXTS["inbox_sent_later"] in sent.text
     assert h.sio.emitted == [] and h.events("sess-gone")[-1]["text"] == "您好，我是王芳"
@@ -420,13 +409,7 @@ def test_a_web_chat_user_whose_page_is_closed_gets_the_reply_when_the_page_comes
 
 
 def test_a_reply_that_cannot_be_delivered_is_stored_and_the_agent_told(h):
-    async def hand_over() -> None:
-        tracker = await h.store.get_or_create_tracker("wx-openid")
-        tracker.update(UserUttered("转人工", input_channel="wechat", timestamp=START))
-        tracker.update(ConversationPaused(timestamp=START))
-        await h.store.save(tracker)
-
-    asyncio.run(hand_over())  # no WeChat channel on this server
+    h.hands_over("wx-openid", "wechat")  # no WeChat channel on this server
     sent = h.post(conv("wx-openid") + "/reply", {"text": "您好"})
     assert sent.status == 200 and TEXTS["inbox_sent_stored_only"].format(channel="wechat") in sent.text
     assert h.events("wx-openid")[-1]["text"] == "您好"
