@@ -58,17 +58,19 @@ def event_dicts(tracker: Any) -> list[dict[str, Any]]:
     return [event.as_dict() for event in tracker.events]
 
 
-async def append_while_waiting(app: Any, sender_id: str, *events: Any) -> bool:
-    """Appends ``events`` under Rasa's conversation lock, only while the conversation still waits."""
+async def append_while_waiting(app: Any, sender_id: str, *events: Any) -> handoff.Waiting | None:
+    """Appends ``events`` under Rasa's conversation lock, only while the conversation still waits;
+    returns the conversation's handoff state as it was before them (None: not waiting, nothing stored)."""
     agent = app.ctx.agent
     async with agent.lock_store.lock(sender_id):
         tracker = await agent.tracker_store.retrieve(sender_id)
-        if tracker is None or handoff.waiting_from_events(event_dicts(tracker)) is None:
-            return False
+        waiting = handoff.waiting_from_events(event_dicts(tracker)) if tracker is not None else None
+        if waiting is None:
+            return None
         for event in events:
             tracker.update(event)
         await agent.tracker_store.save(tracker)
-        return True
+        return waiting
 
 
 def _input_channel(app: Any, name: str) -> Any:
@@ -139,20 +141,15 @@ async def _keep_for_later(state: ChannelState, sender_id: str, text: str) -> str
 
 
 async def deliver(
-    app: Any,
-    state: ChannelState,
-    sender_id: str,
-    channel_name: str | None,
-    text: str,
-    user_wrote_at: float | None = None,
-    now: float | None = None,
+    app: Any, state: ChannelState, sender_id: str, waiting: handoff.Waiting, text: str, now: float | None = None
 ) -> str:
-    """Sends ``text`` to the user on the channel of their last message (written at ``user_wrote_at``):
-    SENT; LATER when it waits for the user's next message (REST without a callback) or next visit (a web
-    chat page that is closed); TOO_LATE when WeChat's 48 hours are over; FAILED when it could not go
-    out. It is stored in the tracker in every case."""
-    if channel_name == "wechat" and user_wrote_at is not None:
-        if (now if now is not None else time.time()) - user_wrote_at > WECHAT_WINDOW_SECONDS:
+    """Sends ``text`` to the user on the channel of their last message (``waiting.channel``): SENT;
+    LATER when it waits for the user's next message (REST without a callback) or next visit (a web chat
+    page that is closed); TOO_LATE when WeChat's 48 hours since ``waiting.last_user_at`` are over;
+    FAILED when it could not go out. It is stored in the tracker in every case."""
+    channel_name = waiting.channel
+    if channel_name == "wechat" and waiting.last_user_at is not None:
+        if (now if now is not None else time.time()) - waiting.last_user_at > WECHAT_WINDOW_SECONDS:
             return TOO_LATE  # WeChat would refuse it (errcode 45015): say so instead of trying
     try:
         if channel_name == "rest":
@@ -240,7 +237,7 @@ async def acknowledge_if_waiting(message: UserMessage) -> None:
             return
         text = common.load_texts()["handoff_still_waiting"]
         notice = BotUttered(text, metadata={handoff.NOTICE_KEY: handoff.STILL_WAITING}, timestamp=inbox.clock())
-        if await append_while_waiting(inbox.app, message.sender_id, notice):
+        if await append_while_waiting(inbox.app, message.sender_id, notice) is not None:
             await message.output_channel.send_text_message(message.sender_id, text)
     except Exception:  # a notice must never cost the user's message
         logger.exception("inbox: the still-waiting notice failed")

@@ -398,46 +398,37 @@ class InboxInput(InputChannel):
         holder = await self._claim(state, sender_id, agent)
         if holder is not None:
             return await self._conversation_page(request, agent, sender_id, error=t("taken", agent=holder), status=409)
-        tracker = await request.app.ctx.agent.tracker_store.retrieve(sender_id)
-        waiting = handoff.waiting_from_events(event_dicts(tracker)) if tracker else None
-        stored = await append_while_waiting(
+        waiting = await append_while_waiting(
             request.app, sender_id, BotUttered(text, metadata={handoff.AGENT_KEY: agent}, timestamp=self.clock())
         )
-        if not stored:
+        if waiting is None:
             await state.release(CLAIM_KEY.format(sender_id), agent)
             return await self._conversation_page(request, agent, sender_id, status=409)
-        channel = waiting.channel if waiting else None
-        outcome = await deliver(
-            request.app, state, sender_id, channel, text, waiting.last_user_at if waiting else None, self.clock()
-        )
+        outcome = await deliver(request.app, state, sender_id, waiting, text, self.clock())
         notes = {SENT: t("sent"), LATER: t("sent_later"), TOO_LATE: t("wechat_window_closed")}
-        note = notes.get(outcome) or t("sent_stored_only", channel=channel or "?")
+        note = notes.get(outcome) or t("sent_stored_only", channel=waiting.channel or "?")
         return await self._conversation_page(request, agent, sender_id, note=note)
 
     async def hand_back(self, app: Any, sender_id: str, text: str, notice: str, by: str | None = None) -> bool:
         """The bot answers again: ``text`` stored and sent to the user, then ``ConversationResumed``."""
-        tracker = await app.ctx.agent.tracker_store.retrieve(sender_id)
-        waiting = handoff.waiting_from_events(event_dicts(tracker)) if tracker else None
         metadata: dict[str, Any] = {handoff.NOTICE_KEY: notice}
         if by:
             metadata["by"] = by
         now = self.clock()
         # The paused turn ended without ``action_listen`` (the pause stopped Rasa's loop); without one the
         # rules match nothing on the next message and the bot answers with its fallback.
-        if not await append_while_waiting(
+        waiting = await append_while_waiting(
             app,
             sender_id,
             BotUttered(text, metadata=metadata, timestamp=now),
             ActionExecuted("action_listen", timestamp=now),
             ConversationResumed(timestamp=now),
-        ):
+        )
+        if waiting is None:
             return False
         state = self.shared.for_app(app)
         await state.delete(CLAIM_KEY.format(sender_id))
-        await deliver(
-            app, state, sender_id, waiting.channel if waiting else None, text,
-            waiting.last_user_at if waiting else None, now,
-        )
+        await deliver(app, state, sender_id, waiting, text, now)
         return True
 
     async def sweep_once(self, app: Any) -> list[tuple[str, str]]:

@@ -17,6 +17,7 @@ from socketio import AsyncRedisManager, AsyncServer
 from channels import handoff_delivery as delivery
 from channels.socketio import client_manager
 from channels.state import MemoryState
+from yibao.handoff import Waiting
 
 
 def redis_up() -> bool:
@@ -58,9 +59,10 @@ def test_a_reply_from_the_inbox_on_one_replica_reaches_a_session_on_another():
         # The shared state (Redis on the scale profile) says whether a page of the session is open anywhere:
         # none yet, so the reply is kept for the page's next visit instead of an emit nobody receives.
         state = MemoryState()
-        assert await delivery.deliver(app, state, "sess-on-replica-1", "socketio", "先保存") == delivery.LATER
+        on_web_chat = Waiting(paused_at=0.0, channel="socketio")
+        assert await delivery.deliver(app, state, "sess-on-replica-1", on_web_chat, "先保存") == delivery.LATER
         await state.put(delivery.OPEN_PAGE_KEY.format("sess-on-replica-1"), sid, 60)  # what page_opened writes
-        outcome = await delivery.deliver(app, state, "sess-on-replica-1", "socketio", "您好，我是王芳")
+        outcome = await delivery.deliver(app, state, "sess-on-replica-1", on_web_chat, "您好，我是王芳")
         assert outcome == delivery.SENT
         assert await delivery.take_pending(state, "sess-on-replica-1") == ["先保存"]
         for _ in range(100):
