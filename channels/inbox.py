@@ -324,16 +324,10 @@ class InboxInput(InputChannel):
         error: str | None = None,
         status: int = 200,
     ) -> HTTPResponse:
-        tracker = await request.app.ctx.agent.tracker_store.retrieve(sender_id)
-        events = event_dicts(tracker) if tracker else []
-        waiting = handoff.waiting_from_events(events)
+        waiting, refusal, refusal_status = await self._waiting(request, sender_id)
         back = f'<p><a href="{PREFIX}/">{_e(t("back"))}</a></p>'
         if waiting is None:
-            # Handed back or timed out meanwhile: 409, so a form sent to it is seen to have failed.
-            message = t("not_waiting") if tracker else t("not_found")
-            return page(
-                t("title"), f'{self._header(agent)}{back}<p class="error">{_e(message)}</p>', 409 if tracker else 404
-            )
+            return page(t("title"), f'{self._header(agent)}{back}<p class="error">{_e(refusal)}</p>', refusal_status)
         key = _e(conversation_key(sender_id))
         notes = (f'<p class="note">{_e(note)}</p>' if note else "") + (
             f'<p class="error">{_e(error)}</p>' if error else ""
@@ -367,12 +361,20 @@ class InboxInput(InputChannel):
 
     async def _history_fragment(self, request: Request, sender_id: str) -> HTTPResponse:
         """GET /c/<key>/history: the history alone, for the page's script (409 once no longer waiting)."""
-        tracker = await request.app.ctx.agent.tracker_store.retrieve(sender_id)
-        waiting = handoff.waiting_from_events(event_dicts(tracker)) if tracker else None
+        waiting, refusal, refusal_status = await self._waiting(request, sender_id)
         if waiting is None:
-            return response.text(t("not_waiting") if tracker else t("not_found"), 409 if tracker else 404,
-                                 headers=PAGE_HEADERS)
+            return response.text(refusal, refusal_status, headers=PAGE_HEADERS)
         return response.html(self._history_html(waiting), headers=PAGE_HEADERS)
+
+    @staticmethod
+    async def _waiting(request: Request, sender_id: str) -> tuple[handoff.Waiting | None, str, int]:
+        """The conversation's handoff state, or why there is none: 404 for an unknown conversation, 409
+        for one handed back or timed out meanwhile (so a form sent to it is seen to have failed)."""
+        tracker = await request.app.ctx.agent.tracker_store.retrieve(sender_id)
+        if tracker is None:
+            return None, t("not_found"), 404
+        waiting = handoff.waiting_from_events(event_dicts(tracker))
+        return waiting, t("not_waiting"), 409
 
     # ------------------------------------------------------------------ actions
     async def _claim(self, state: ChannelState, sender_id: str, agent: str) -> str | None:
